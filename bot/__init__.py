@@ -1,0 +1,1 @@
+"""linker-triage: a GitHub App that diagnoses linker and loader failures in issues."""

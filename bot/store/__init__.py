@@ -1,0 +1,1 @@
+"""Durable storage: the delivery queue and per-issue triage records (SQLite or PostgreSQL)."""
