@@ -27,6 +27,7 @@ class Evidence:
     line: int
     text: str
     signature: str  # the signature name inside its entry
+    source: str = "body"  # "title", "body" or "comment N"
 
 
 @dataclass

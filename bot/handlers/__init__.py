@@ -1,0 +1,12 @@
+"""gidgethub routers for the events the bot acts on, joined into one."""
+
+from __future__ import annotations
+
+from gidgethub import routing
+
+from bot.handlers import installation, issues
+from bot.handlers.base import HandlerContext, TriageFn
+
+router = routing.Router(issues.router, installation.router)
+
+__all__ = ["HandlerContext", "TriageFn", "router"]

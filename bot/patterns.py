@@ -1,0 +1,134 @@
+"""Linear-time pattern matching with RE2: every pattern compiled once, all scanned in one pass."""
+
+from __future__ import annotations
+
+import bisect
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+# Enough for hundreds of patterns; set explicitly so a huge pattern fails at load, not at match time.
+SET_MAX_MEM = 256 << 20
+ONE_MAX_MEM = 8 << 20
+CHUNK_BYTES = 64 << 10
+MAX_HITS_PER_PATTERN = 40
+
+
+def _options(max_mem: int) -> Any:
+    options = re2.Options()
+    options.max_mem = max_mem
+    return options
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    # RE2 logs parse errors to fd 2 through absl; we report them ourselves.
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def compile_error(pattern: str) -> str | None:
+    """Why RE2 cannot run this pattern (backreferences, lookaround ...), or None when it can."""
+    with _quiet_stderr():
+        try:
+            re2.compile(pattern, _options(ONE_MAX_MEM))
+        except Exception as exc:  # re2 raises its own error type for every parse failure
+            message = str(exc)
+            return message[2:-1] if message.startswith("b'") else message
+    return None
+
+
+def group_names(pattern: str) -> set[str]:
+    """Named groups of a pattern (empty when it does not compile)."""
+    with _quiet_stderr():
+        try:
+            return set(re2.compile(pattern, _options(ONE_MAX_MEM)).groupindex)
+        except Exception:
+            return set()
+
+
+def compile_one(pattern: str) -> Any:
+    """One compiled RE2 pattern for searching a single line."""
+    return re2.compile(pattern, _options(ONE_MAX_MEM))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Pattern `index` matched line `line` (0-based in the scanned text) with these named groups."""
+
+    index: int
+    line: int
+    groups: dict[str, str]
+
+
+class PatternSet:
+    """All patterns of the knowledge base in one RE2 set; scans text in time linear in its length."""
+
+    def __init__(self, pattern_list: Sequence[str]) -> None:
+        self.patterns = list(pattern_list)
+        self._set = re2.Set.SearchSet(_options(SET_MAX_MEM))
+        self._multiline = []
+        with _quiet_stderr():
+            for pattern in self.patterns:
+                # (?m) so that ^ and $ keep meaning start and end of a line inside a chunk.
+                self._set.Add(f"(?m:{pattern})")
+                self._multiline.append(re2.compile(f"(?m){pattern}", _options(ONE_MAX_MEM)))
+        if self.patterns:
+            self._set.Compile()
+
+    def scan(self, lines: Sequence[str], max_hits: int = MAX_HITS_PER_PATTERN) -> list[Hit]:
+        """Every (pattern, line) hit with its named groups, at most `max_hits` per pattern."""
+        if not self.patterns:
+            return []
+        hits: list[Hit] = []
+        counts: dict[int, int] = {}
+        for first, chunk, starts in _chunks(lines):
+            found = self._set.Match(chunk)
+            if not found:
+                continue
+            for index in found:
+                if counts.get(index, 0) >= max_hits:
+                    continue
+                for match in self._multiline[index].finditer(chunk):
+                    line = first + bisect.bisect_right(starts, match.start()) - 1
+                    groups = {k: v.decode("utf-8", "replace") for k, v in match.groupdict().items() if v is not None}
+                    hits.append(Hit(index, line, groups))
+                    counts[index] = counts.get(index, 0) + 1
+                    if counts[index] >= max_hits:
+                        break
+        hits.sort(key=lambda h: (h.line, h.index))
+        return hits
+
+
+def _chunks(lines: Sequence[str]) -> Iterator[tuple[int, bytes, list[int]]]:
+    """Lines joined into ~64 KiB UTF-8 chunks cut at line ends, with each line's start offset."""
+    first = 0
+    parts: list[bytes] = []
+    starts: list[int] = []
+    size = 0
+    for number, line in enumerate(lines):
+        data = line.encode("utf-8", "replace")
+        if parts and size + len(data) + 1 > CHUNK_BYTES:
+            yield first, b"\n".join(parts), starts
+            first, parts, starts, size = number, [], [], 0
+        starts.append(size)
+        parts.append(data)
+        size += len(data) + 1
+    if parts:
+        yield first, b"\n".join(parts), starts

@@ -1,0 +1,384 @@
+"""PostgreSQL store for several replicas: SKIP LOCKED claims, per-issue order under advisory locks, leases."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from bot.store.base import Delivery, EnqueueOutcome, Feedback, Job, JobInfo, TriageRecord
+from bot.store.common import (
+    LeaseLost,
+    check_state,
+    feedback_from_row,
+    job_from_row,
+    job_info_from_row,
+    record_from_row,
+    truncate_reason,
+)
+from bot.store.migrations import Migration
+from bot.store.migrations.postgres import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+# Session advisory lock held while migrating, so replicas that start together migrate one at a time.
+MIGRATION_LOCK_KEY = 0x6C742D6D6967  # "lt-mig"
+
+# All timestamps come from the database clock, so replicas with skewed clocks agree on leases.
+_NOW = "extract(epoch from clock_timestamp())::float8"
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# Candidates: due or lease expired, and not blocked by an earlier unfinished job of the same issue nor
+# by a live lease on another job of that issue. SKIP LOCKED lets replicas claim different rows at once.
+_CANDIDATE_SQL = """
+SELECT j.job_id, j.issue_key FROM jobs AS j
+WHERE j.state IN ('queued', 'running')
+  AND ((j.state = 'queued' AND j.not_before <= $1) OR (j.state = 'running' AND j.lease_until <= $1))
+  AND NOT (j.job_id = ANY($2::bigint[]))
+  AND (j.issue_key IS NULL OR (
+        NOT EXISTS (SELECT 1 FROM jobs AS o
+                    WHERE o.issue_key = j.issue_key AND o.job_id < j.job_id
+                      AND o.state IN ('queued', 'running'))
+    AND NOT EXISTS (SELECT 1 FROM jobs AS o
+                    WHERE o.issue_key = j.issue_key AND o.job_id <> j.job_id
+                      AND o.state = 'running' AND o.lease_until > $1)))
+ORDER BY j.job_id
+LIMIT 1
+FOR UPDATE OF j SKIP LOCKED
+"""
+
+# Run again after taking the issue's advisory lock: sees every claim of that issue committed before.
+_RECHECK_SQL = """
+SELECT NOT EXISTS (SELECT 1 FROM jobs AS o
+                   WHERE o.issue_key = $2 AND o.job_id < $1 AND o.state IN ('queued', 'running'))
+   AND NOT EXISTS (SELECT 1 FROM jobs AS o
+                   WHERE o.issue_key = $2 AND o.job_id <> $1
+                     AND o.state = 'running' AND o.lease_until > $3)
+"""
+
+_ENQUEUE_SQL = f"""
+WITH now AS (SELECT {_NOW} AS t),
+ins AS (
+    INSERT INTO jobs (delivery_id, event, action, payload, issue_key, installation_id,
+                      state, attempts, not_before, received_at, updated_at)
+    SELECT $1, $2, $3, $4, $5, $6, 'queued', 0, now.t, now.t, now.t FROM now
+    ON CONFLICT (delivery_id) DO NOTHING
+    RETURNING job_id
+),
+upd AS (
+    UPDATE jobs SET state = 'queued', attempts = 0, not_before = (SELECT t FROM now),
+                    lease_until = NULL, worker_id = NULL, updated_at = (SELECT t FROM now)
+    WHERE delivery_id = $1 AND state = 'failed' AND NOT EXISTS (SELECT 1 FROM ins)
+    RETURNING job_id
+)
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upd) AS retried
+"""
+
+
+def _affected(status: str) -> int:
+    """Row count from an asyncpg status string such as 'UPDATE 1'."""
+    try:
+        return int(status.rsplit(" ", 1)[-1])
+    except ValueError:
+        return 0
+
+
+class PostgresStore:
+    """Durable queue and triage records in PostgreSQL, shared by any number of replicas."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 2,
+        max_size: int = 20,
+        command_timeout: float = 30.0,
+        max_claim_tries: int = 8,
+    ) -> None:
+        if schema is not None and not _SCHEMA_NAME.match(schema):
+            raise ValueError(f"invalid schema name {schema!r}")
+        self.dsn = dsn
+        self.schema = schema
+        self._min_size = min_size
+        self._max_size = max_size
+        self._command_timeout = command_timeout
+        self._max_claim_tries = max_claim_tries
+        self._pool: Any = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"
+
+    @property
+    def pool(self) -> Any:
+        """The asyncpg pool (raises if the store is not open)."""
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        """Connect a pool and apply pending migrations under an advisory lock."""
+        if self._pool is not None:
+            return
+        settings = {"search_path": self.schema} if self.schema else None
+        if self.schema:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+                try:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+            finally:
+                await conn.close()
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            command_timeout=self._command_timeout,
+            server_settings=settings,
+        )
+        try:
+            async with self._pool.acquire() as conn:
+                await migrate(conn, MIGRATIONS)
+        except BaseException:
+            await self._pool.close()
+            self._pool = None
+            raise
+
+    async def close(self) -> None:
+        """Close the pool."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def drop_schema(self) -> None:
+        """Drop this store's private schema and everything in it (tests only)."""
+        if not self.schema:
+            raise RuntimeError("refusing to drop the default schema")
+        async with self.pool.acquire() as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    def add_enqueue_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after each enqueue that made a job runnable (this process only)."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            try:
+                callback()
+            except Exception:
+                log.exception("enqueue listener failed")
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        await self.pool.fetchval("SELECT 1")
+
+    async def enqueue(self, delivery: Delivery) -> EnqueueOutcome:
+        """Persist a delivery once (one statement, committed when this returns)."""
+        row = await self.pool.fetchrow(
+            _ENQUEUE_SQL,
+            delivery.delivery_id,
+            delivery.event,
+            delivery.action,
+            delivery.payload,
+            delivery.issue_key,
+            delivery.installation_id,
+        )
+        if row["inserted"]:
+            outcome = EnqueueOutcome.NEW
+        elif row["retried"]:
+            outcome = EnqueueOutcome.RETRIED
+        else:
+            outcome = EnqueueOutcome.DUPLICATE
+        if outcome is not EnqueueOutcome.DUPLICATE:
+            self._notify()
+        return outcome
+
+    async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """Take the oldest runnable job and lease it to `worker_id` (counts one attempt)."""
+        skipped: list[int] = []
+        async with self.pool.acquire() as conn:
+            for _ in range(self._max_claim_tries):
+                async with conn.transaction():
+                    now = await conn.fetchval(f"SELECT {_NOW}")
+                    cand = await conn.fetchrow(_CANDIDATE_SQL, now, skipped)
+                    if cand is None:
+                        return None
+                    job_id, key = cand["job_id"], cand["issue_key"]
+                    if key is not None:
+                        # Serialise claims of one issue across replicas, then look again with a fresh
+                        # snapshot: a concurrent claim of the same issue is committed and visible now.
+                        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+                        now = await conn.fetchval(f"SELECT {_NOW}")
+                        if not await conn.fetchval(_RECHECK_SQL, job_id, key, now):
+                            skipped.append(job_id)
+                            continue
+                    row = await conn.fetchrow(
+                        "UPDATE jobs SET state = 'running', worker_id = $2, lease_until = $3,"
+                        " attempts = attempts + 1, updated_at = $4 WHERE job_id = $1"
+                        " RETURNING job_id, delivery_id, event, action, payload, issue_key,"
+                        " installation_id, attempts - 1 AS attempts",
+                        job_id,
+                        worker_id,
+                        now + lease_seconds,
+                        now,
+                    )
+                    return job_from_row(row)
+        return None
+
+    async def _update_owned(self, job_id: int, worker_id: str, sets: str, *params: Any) -> None:
+        n = len(params)
+        status = await self.pool.execute(
+            f"UPDATE jobs SET {sets}, updated_at = {_NOW}"
+            f" WHERE job_id = ${n + 1} AND state = 'running' AND worker_id = ${n + 2}",
+            *params,
+            job_id,
+            worker_id,
+        )
+        if _affected(status) != 1:
+            raise LeaseLost(job_id, worker_id)
+
+    async def finish(self, job_id: int, worker_id: str) -> None:
+        """Mark a claimed job done; raises LeaseLost if the worker no longer holds it."""
+        await self._update_owned(job_id, worker_id, "state = 'done', lease_until = NULL, last_error = NULL")
+        self._notify()
+
+    async def retry_later(self, job_id: int, worker_id: str, reason: str, delay_seconds: float) -> None:
+        """Requeue a claimed job, runnable after the delay; the claim already counted the attempt."""
+        await self._update_owned(
+            job_id,
+            worker_id,
+            f"state = 'queued', not_before = {_NOW} + $1, lease_until = NULL, worker_id = NULL,"
+            " last_error = $2",
+            max(0.0, float(delay_seconds)),
+            truncate_reason(reason),
+        )
+
+    async def fail(self, job_id: int, worker_id: str, reason: str) -> None:
+        """Mark a claimed job failed for good; a redelivery of the same id puts it back (RETRIED)."""
+        await self._update_owned(
+            job_id,
+            worker_id,
+            "state = 'failed', lease_until = NULL, last_error = $1",
+            truncate_reason(reason),
+        )
+        self._notify()
+
+    async def release(self, job_id: int, worker_id: str) -> None:
+        """Give a claimed job back at once and uncount its attempt (graceful shutdown)."""
+        await self._update_owned(
+            job_id,
+            worker_id,
+            f"state = 'queued', not_before = {_NOW}, lease_until = NULL, worker_id = NULL,"
+            " attempts = GREATEST(attempts - 1, 0)",
+        )
+
+    async def extend_lease(self, job_id: int, worker_id: str, lease_seconds: float) -> None:
+        """Push the lease of a claimed job to now + lease_seconds; raises LeaseLost if it was lost."""
+        await self._update_owned(job_id, worker_id, f"lease_until = {_NOW} + $1", float(lease_seconds))
+
+    async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobInfo]:
+        """Recent jobs, newest first, optionally of one state."""
+        check_state(state)
+        if state is None:
+            rows = await self.pool.fetch("SELECT * FROM jobs ORDER BY job_id DESC LIMIT $1", limit)
+        else:
+            rows = await self.pool.fetch(
+                "SELECT * FROM jobs WHERE state = $1 ORDER BY job_id DESC LIMIT $2", state, limit
+            )
+        return [job_info_from_row(r) for r in rows]
+
+    async def count_jobs(self) -> dict[str, int]:
+        """Number of jobs per state (every state present, zero when none)."""
+        counts = {"queued": 0, "running": 0, "done": 0, "failed": 0}
+        for row in await self.pool.fetch("SELECT state, count(*) AS n FROM jobs GROUP BY state"):
+            counts[row["state"]] = int(row["n"])
+        return counts
+
+    async def get_record(self, repo: str, issue_number: int) -> TriageRecord | None:
+        """The triage record of one issue, if any."""
+        row = await self.pool.fetchrow(
+            "SELECT * FROM triage_records WHERE repo = $1 AND issue_number = $2", repo, issue_number
+        )
+        return None if row is None else record_from_row(row)
+
+    async def put_record(self, record: TriageRecord) -> None:
+        """Insert or replace the triage record of one issue (updated_at 0 means now)."""
+        await self.pool.execute(
+            "INSERT INTO triage_records (repo, issue_number, classes, decision, comment_id, input_hash,"
+            " kb_version, labels_added, muted, updated_at)"
+            f" VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8::jsonb, $9, COALESCE($10, {_NOW}))"
+            " ON CONFLICT (repo, issue_number) DO UPDATE SET classes = excluded.classes,"
+            " decision = excluded.decision, comment_id = excluded.comment_id,"
+            " input_hash = excluded.input_hash, kb_version = excluded.kb_version,"
+            " labels_added = excluded.labels_added, muted = excluded.muted,"
+            " updated_at = excluded.updated_at",
+            record.repo,
+            record.issue_number,
+            json.dumps(record.classes),
+            record.decision,
+            record.comment_id,
+            record.input_hash,
+            record.kb_version,
+            json.dumps(record.labels_added),
+            record.muted,
+            record.updated_at or None,
+        )
+
+    async def add_feedback(self, feedback: Feedback) -> None:
+        """Append a feedback row (created_at 0 means now)."""
+        await self.pool.execute(
+            "INSERT INTO feedback (repo, issue_number, user_login, kind, diagnosed, correct_class,"
+            " created_at)"
+            f" VALUES ($1, $2, $3, $4, $5::jsonb, $6, COALESCE($7, {_NOW}))",
+            feedback.repo,
+            feedback.issue_number,
+            feedback.user,
+            feedback.kind,
+            json.dumps(feedback.diagnosed),
+            feedback.correct_class,
+            feedback.created_at or None,
+        )
+
+    async def list_feedback(self, repo: str | None = None) -> list[Feedback]:
+        """Feedback rows, oldest first, optionally of one repository."""
+        if repo is None:
+            rows = await self.pool.fetch("SELECT * FROM feedback ORDER BY id")
+        else:
+            rows = await self.pool.fetch("SELECT * FROM feedback WHERE repo = $1 ORDER BY id", repo)
+        return [feedback_from_row(r) for r in rows]
+
+
+async def migrate(conn: Any, migrations: list[Migration]) -> list[int]:
+    """Apply pending migrations under a session advisory lock, each in its own transaction."""
+    applied: list[int] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    f"INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, {_NOW})",
+                    migration.version,
+                    migration.name,
+                )
+            applied.append(migration.version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+    if applied:
+        log.info("postgres schema migrated: applied versions %s", applied)
+    return applied

@@ -1,0 +1,512 @@
+"""SQLite store: one WAL file, one writer thread per store that group-commits batches of operations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.store.base import Delivery, EnqueueOutcome, Feedback, Job, JobInfo, TriageRecord
+from bot.store.common import (
+    LeaseLost,
+    check_state,
+    feedback_from_row,
+    job_from_row,
+    job_info_from_row,
+    record_from_row,
+    truncate_reason,
+)
+from bot.store.migrations import Migration
+from bot.store.migrations.sqlite import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A job is claimable when it is due (queued and past not_before) or its lease ran out (a crashed or
+# stuck worker), and, for issue-bound jobs, no earlier job of the same issue is unfinished and no
+# other job of the same issue holds a live lease. Oldest first.
+_CLAIM_SQL = """
+SELECT j.* FROM jobs AS j
+WHERE j.state IN ('queued', 'running')
+  AND ((j.state = 'queued' AND j.not_before <= :now) OR (j.state = 'running' AND j.lease_until <= :now))
+  AND (j.issue_key IS NULL OR (
+        NOT EXISTS (SELECT 1 FROM jobs AS o
+                    WHERE o.issue_key = j.issue_key AND o.job_id < j.job_id
+                      AND o.state IN ('queued', 'running'))
+    AND NOT EXISTS (SELECT 1 FROM jobs AS o
+                    WHERE o.issue_key = j.issue_key AND o.job_id <> j.job_id
+                      AND o.state = 'running' AND o.lease_until > :now)))
+ORDER BY j.job_id
+LIMIT 1
+"""
+
+
+@dataclass
+class _Request:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop = field(repr=False)
+
+
+def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _post(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    """Hand a result from the writer thread to the waiting coroutine (ignored if its loop is gone)."""
+    try:
+        loop.call_soon_threadsafe(_resolve, future, result, error)
+    except RuntimeError:  # the event loop was closed meanwhile
+        pass
+
+
+def split_statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements (so a migration runs inside one transaction)."""
+    statements: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \n\t;"):
+        statements.append(current.strip())
+    return statements
+
+
+def parse_sqlite_url(database_url: str) -> Path:
+    """Return the file path of `sqlite:///relative`, `sqlite:////absolute` or a plain path."""
+    if database_url.startswith("sqlite://"):
+        rest = database_url[len("sqlite://") :]
+        if rest.startswith("/"):
+            rest = rest[1:]  # sqlite:///x -> x (relative), sqlite:////x -> /x (absolute)
+        if not rest:
+            raise ValueError("sqlite URL names no file")
+        return Path(rest)
+    return Path(database_url)
+
+
+class SqliteStore:
+    """Durable queue and triage records in one SQLite file (WAL); safe for several stores on one file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 10_000,
+        max_batch: int = 512,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if synchronous.upper() not in {"NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("synchronous must be NORMAL, FULL or EXTRA for a durable queue")
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = busy_timeout_ms
+        self._max_batch = max_batch
+        self._clock = clock
+        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the file and folder if needed, start the writer thread and apply migrations."""
+        if self._thread is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(loop, ready), name=f"sqlite-store:{self.path.name}", daemon=True
+        )
+        self._thread.start()
+        try:
+            await ready
+        except BaseException:
+            self._thread.join()
+            self._thread = None
+            raise
+
+    async def close(self) -> None:
+        """Finish queued operations, stop the writer thread and close the connection."""
+        thread = self._thread
+        if thread is None or self._closed:
+            return
+        self._closed = True
+        self._requests.put(None)
+        await asyncio.to_thread(thread.join)
+
+    def add_enqueue_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (on the event loop) after each enqueue that made a job runnable."""
+        self._listeners.append(callback)
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"could not switch {self.path} to WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        try:
+            conn = self._connect()
+            migrate(conn, MIGRATIONS, self._clock)
+        except BaseException as exc:  # report to open() and stop the thread
+            _post(loop, ready, None, exc)
+            return
+        _post(loop, ready, None, None)
+        stopping = False
+        try:
+            while not stopping:
+                first = self._requests.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < self._max_batch:
+                    try:
+                        nxt = self._requests.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stopping = True
+                        break
+                    batch.append(nxt)
+                self._run_batch(conn, batch)
+        finally:
+            # Anything still queued after close() gets an error instead of hanging forever.
+            while True:
+                try:
+                    left = self._requests.get_nowait()
+                except queue.Empty:
+                    break
+                if left is not None:
+                    _post(left.loop, left.future, None, RuntimeError("store is closed"))
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
+        """Run every operation of the batch in one transaction (group commit), each in a savepoint."""
+        results: list[tuple[_Request, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for req in batch:
+                _post(req.loop, req.future, None, exc)
+            return
+        try:
+            for req in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = req.fn(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((req, None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    results.append((req, result, None))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            log.exception("sqlite batch of %d operations failed; rolled back", len(batch))
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            for req in batch:
+                _post(req.loop, req.future, None, exc)
+            return
+        # Only now, after COMMIT returned, is anything acknowledged.
+        for req, result, error in results:
+            _post(req.loop, req.future, result, error)
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._thread is None or self._closed:
+            raise RuntimeError("store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._requests.put(_Request(fn, future, loop))
+        return await future
+
+    # -- the queue --------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise if the database file cannot be used."""
+        await self._call(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def enqueue(self, delivery: Delivery) -> EnqueueOutcome:
+        """Persist a delivery once; committed (fsynced per `synchronous`) when this returns."""
+        now = self._clock()
+
+        def op(conn: sqlite3.Connection) -> EnqueueOutcome:
+            cur = conn.execute(
+                "INSERT INTO jobs (delivery_id, event, action, payload, issue_key, installation_id,"
+                " state, attempts, not_before, received_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING",
+                (
+                    delivery.delivery_id,
+                    delivery.event,
+                    delivery.action,
+                    delivery.payload,
+                    delivery.issue_key,
+                    delivery.installation_id,
+                    now,
+                    now,
+                    now,
+                ),
+            )
+            if cur.rowcount == 1:
+                return EnqueueOutcome.NEW
+            cur = conn.execute(
+                "UPDATE jobs SET state = 'queued', attempts = 0, not_before = ?, lease_until = NULL,"
+                " worker_id = NULL, updated_at = ? WHERE delivery_id = ? AND state = 'failed'",
+                (now, now, delivery.delivery_id),
+            )
+            return EnqueueOutcome.RETRIED if cur.rowcount == 1 else EnqueueOutcome.DUPLICATE
+
+        outcome = await self._call(op)
+        if outcome is not EnqueueOutcome.DUPLICATE:
+            self._notify()
+        return outcome
+
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            try:
+                callback()
+            except Exception:
+                log.exception("enqueue listener failed")
+
+    async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """Take the oldest runnable job and lease it to `worker_id` (counts one attempt)."""
+
+        def op(conn: sqlite3.Connection) -> Job | None:
+            now = self._clock()
+            row = conn.execute(_CLAIM_SQL, {"now": now}).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE jobs SET state = 'running', worker_id = ?, lease_until = ?,"
+                " attempts = attempts + 1, updated_at = ? WHERE job_id = ?",
+                (worker_id, now + lease_seconds, now, row["job_id"]),
+            )
+            return job_from_row(row)
+
+        return await self._call(op)
+
+    async def _update_owned(self, job_id: int, worker_id: str, sql: str, params: tuple[Any, ...]) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                sql + " WHERE job_id = ? AND state = 'running' AND worker_id = ?",
+                (*params, job_id, worker_id),
+            )
+            if cur.rowcount != 1:
+                raise LeaseLost(job_id, worker_id)
+
+        await self._call(op)
+
+    async def finish(self, job_id: int, worker_id: str) -> None:
+        """Mark a claimed job done; raises LeaseLost if the worker no longer holds it."""
+        now = self._clock()
+        await self._update_owned(
+            job_id,
+            worker_id,
+            "UPDATE jobs SET state = 'done', lease_until = NULL, last_error = NULL, updated_at = ?",
+            (now,),
+        )
+        self._notify()  # a later job of the same issue may be runnable now
+
+    async def retry_later(self, job_id: int, worker_id: str, reason: str, delay_seconds: float) -> None:
+        """Requeue a claimed job, runnable after the delay; the claim already counted the attempt."""
+        now = self._clock()
+        await self._update_owned(
+            job_id,
+            worker_id,
+            "UPDATE jobs SET state = 'queued', not_before = ?, lease_until = NULL, worker_id = NULL,"
+            " last_error = ?, updated_at = ?",
+            (now + max(0.0, delay_seconds), truncate_reason(reason), now),
+        )
+
+    async def fail(self, job_id: int, worker_id: str, reason: str) -> None:
+        """Mark a claimed job failed for good; a redelivery of the same id puts it back (RETRIED)."""
+        now = self._clock()
+        await self._update_owned(
+            job_id,
+            worker_id,
+            "UPDATE jobs SET state = 'failed', lease_until = NULL, last_error = ?, updated_at = ?",
+            (truncate_reason(reason), now),
+        )
+        self._notify()
+
+    async def release(self, job_id: int, worker_id: str) -> None:
+        """Give a claimed job back at once and uncount its attempt (graceful shutdown)."""
+        now = self._clock()
+        await self._update_owned(
+            job_id,
+            worker_id,
+            "UPDATE jobs SET state = 'queued', not_before = ?, lease_until = NULL, worker_id = NULL,"
+            " attempts = MAX(attempts - 1, 0), updated_at = ?",
+            (now, now),
+        )
+
+    async def extend_lease(self, job_id: int, worker_id: str, lease_seconds: float) -> None:
+        """Push the lease of a claimed job to now + lease_seconds; raises LeaseLost if it was lost."""
+        now = self._clock()
+        await self._update_owned(job_id, worker_id, "UPDATE jobs SET lease_until = ?", (now + lease_seconds,))
+
+    async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobInfo]:
+        """Recent jobs, newest first, optionally of one state."""
+        check_state(state)
+
+        def op(conn: sqlite3.Connection) -> list[JobInfo]:
+            if state is None:
+                rows = conn.execute("SELECT * FROM jobs ORDER BY job_id DESC LIMIT ?", (limit,))
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM jobs WHERE state = ? ORDER BY job_id DESC LIMIT ?", (state, limit)
+                )
+            return [job_info_from_row(r) for r in rows.fetchall()]
+
+        return await self._call(op)
+
+    async def count_jobs(self) -> dict[str, int]:
+        """Number of jobs per state (every state present, zero when none)."""
+
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            counts = {"queued": 0, "running": 0, "done": 0, "failed": 0}
+            for row in conn.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state"):
+                counts[row["state"]] = int(row["n"])
+            return counts
+
+        return await self._call(op)
+
+    # -- triage records and feedback -----------------------------------------------------------
+
+    async def get_record(self, repo: str, issue_number: int) -> TriageRecord | None:
+        """The triage record of one issue, if any."""
+
+        def op(conn: sqlite3.Connection) -> TriageRecord | None:
+            row = conn.execute(
+                "SELECT * FROM triage_records WHERE repo = ? AND issue_number = ?", (repo, issue_number)
+            ).fetchone()
+            return None if row is None else record_from_row(row)
+
+        return await self._call(op)
+
+    async def put_record(self, record: TriageRecord) -> None:
+        """Insert or replace the triage record of one issue (updated_at 0 means now)."""
+        updated_at = record.updated_at or self._clock()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO triage_records (repo, issue_number, classes, decision, comment_id, input_hash,"
+                " kb_version, labels_added, muted, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (repo, issue_number) DO UPDATE SET classes = excluded.classes,"
+                " decision = excluded.decision, comment_id = excluded.comment_id,"
+                " input_hash = excluded.input_hash, kb_version = excluded.kb_version,"
+                " labels_added = excluded.labels_added, muted = excluded.muted,"
+                " updated_at = excluded.updated_at",
+                (
+                    record.repo,
+                    record.issue_number,
+                    json.dumps(record.classes),
+                    record.decision,
+                    record.comment_id,
+                    record.input_hash,
+                    record.kb_version,
+                    json.dumps(record.labels_added),
+                    int(record.muted),
+                    updated_at,
+                ),
+            )
+
+        await self._call(op)
+
+    async def add_feedback(self, feedback: Feedback) -> None:
+        """Append a feedback row (created_at 0 means now)."""
+        created_at = feedback.created_at or self._clock()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO feedback (repo, issue_number, user_login, kind, diagnosed, correct_class,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    feedback.repo,
+                    feedback.issue_number,
+                    feedback.user,
+                    feedback.kind,
+                    json.dumps(feedback.diagnosed),
+                    feedback.correct_class,
+                    created_at,
+                ),
+            )
+
+        await self._call(op)
+
+    async def list_feedback(self, repo: str | None = None) -> list[Feedback]:
+        """Feedback rows, oldest first, optionally of one repository."""
+
+        def op(conn: sqlite3.Connection) -> list[Feedback]:
+            if repo is None:
+                rows = conn.execute("SELECT * FROM feedback ORDER BY id")
+            else:
+                rows = conn.execute("SELECT * FROM feedback WHERE repo = ? ORDER BY id", (repo,))
+            return [feedback_from_row(r) for r in rows.fetchall()]
+
+        return await self._call(op)
+
+
+def migrate(conn: sqlite3.Connection, migrations: list[Migration], clock: Callable[[], float]) -> list[int]:
+    """Apply pending migrations, each in its own write transaction; safe when two processes race."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    applied: list[int] = []
+    for migration in migrations:
+        conn.execute("BEGIN IMMEDIATE")  # takes the write lock: a racing process waits here
+        try:
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if done is None:
+                for statement in split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, clock()),
+                )
+                applied.append(migration.version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    if applied:
+        log.info("sqlite schema migrated: applied versions %s", applied)
+    return applied

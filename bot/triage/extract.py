@@ -1,0 +1,145 @@
+"""Turn issue markdown into clean log lines: CI prefixes, ANSI codes and markup gone, line numbers kept."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.triage.model import IssueText
+
+# GitHub caps an issue body at 65,536 characters; other sources (log files on the CLI) pass their own cap.
+ISSUE_TEXT_CAP = 65_536
+MAX_LINE_CHARS = 4_000
+
+# These expressions are anchored, have no nested quantifiers, and only run on one capped line:
+# they cannot backtrack badly. Knowledge-base signatures never run through `re`.
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CI_PREFIXES = [
+    re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z? ?"),  # GitHub Actions
+    re.compile(r"^\[ {0,8}\d{1,7}(?:\.\d{1,3})?s\] "),  # OBS / koji [  179s]
+    re.compile(r"^#\d{1,4} \d{1,6}\.\d{1,4} "),  # Docker BuildKit #7 4.375
+    re.compile(r"^[\w.-]{1,64}[_-]\d{1,3} {1,32}\| ?"),  # docker-compose web_1 |
+    re.compile(r"^\| "),  # Yocto / BitBake task log
+    re.compile(r"^\[\d\d:\d\d:\d\d(?:\.\d{1,6})?\] "),  # [12:01:02]
+    re.compile(r"^\d\d:\d\d:\d\d(?:\.\d{1,6})? "),  # 12:01:02.123
+    re.compile(r"^\[(?:INFO|ERROR|WARN|WARNING|DEBUG|FATAL)\] "),  # Maven and friends
+    re.compile(r"^remote: "),  # Heroku / git push output
+]
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_QUOTE = re.compile(r"^ {0,3}(?:> ?)+")
+_JSON_NEWLINE = "\\n"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One normalised line and where it came from."""
+
+    number: int  # 0 for the title, 1.. for lines of the body or of a comment
+    source: str  # "title", "body" or "comment N"
+    text: str
+    region: str  # code (fenced/indented/<details>), quote, prose, title
+
+
+def strip_line(raw: str) -> str:
+    """One line with ANSI codes, CI prefixes and surrounding spaces removed."""
+    line = raw[:MAX_LINE_CHARS]
+    if "\x1b" in line:
+        line = _ANSI.sub("", line)
+    line = line.rstrip()
+    # Prefixes can stack (timestamp, then docker-compose service), so strip up to three.
+    for _ in range(3):
+        stripped = line.lstrip()
+        for prefix in _CI_PREFIXES:
+            match = prefix.match(stripped)
+            if match and match.end() > 0:
+                stripped = stripped[match.end():]
+                break
+        else:
+            break
+        line = stripped
+    return line.strip()
+
+
+def _split_json_escaped(line: str) -> list[str]:
+    """Logs pasted as JSON strings ("...\\n...") become their real lines."""
+    if line.count(_JSON_NEWLINE) < 2:
+        return [line]
+    parts = line.replace("\\r", "").split(_JSON_NEWLINE)
+    return [p.replace('\\"', '"').replace("\\t", "\t").replace("\\\\", "\\") for p in parts]
+
+
+def split_markdown(text: str, source: str) -> list[Line]:
+    """The lines of one markdown text with regions; HTML comments and private keys dropped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines: list[Line] = []
+    fence: str | None = None
+    in_html_comment = False
+    in_private_key = False
+    details_depth = 0
+    previous_blank = True
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw[:MAX_LINE_CHARS]
+        if fence is None:
+            # HTML comments (issue-template hints) are not evidence; they are only closed outside code.
+            if in_html_comment:
+                end = line.find("-->")
+                if end < 0:
+                    continue
+                line = line[end + 3:]
+                in_html_comment = False
+            while "<!--" in line:
+                start = line.find("<!--")
+                end = line.find("-->", start + 4)
+                if end < 0:
+                    line = line[:start]
+                    in_html_comment = True
+                    break
+                line = line[:start] + line[end + 3:]
+            lowered = line.lower()
+            details_depth += lowered.count("<details") - lowered.count("</details>")
+            details_depth = max(details_depth, 0)
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            marker = fence_match.group(1)
+            if fence is None:
+                fence = marker
+                previous_blank = False
+                continue
+            if marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker):].strip():
+                fence = None
+                continue
+        if "PRIVATE KEY-----" in line:
+            in_private_key = "BEGIN" in line
+            continue
+        if in_private_key:
+            continue
+        region = "code"
+        if fence is None:
+            quote = _QUOTE.match(line)
+            if quote and quote.end() > 0 and ">" in line[: quote.end()]:
+                line = line[quote.end():]
+                region = "quote"
+                qfence = _FENCE.match(line)
+                if qfence:
+                    continue
+            elif line.startswith(("    ", "\t")) and (previous_blank or (lines and lines[-1].region == "code")):
+                region = "code"
+            elif details_depth > 0:
+                region = "code"
+            else:
+                region = "prose"
+        previous_blank = not line.strip()
+        for part in _split_json_escaped(line):
+            cleaned = strip_line(part)
+            if cleaned:
+                lines.append(Line(number, source, cleaned, region))
+    return lines
+
+
+def extract(issue: IssueText, cap: int = ISSUE_TEXT_CAP) -> list[Line]:
+    """All lines of the title, the body and the reporter's comments, in order."""
+    lines = [Line(0, "title", strip_line(issue.title[:1000]), "title")] if issue.title.strip() else []
+    lines += split_markdown((issue.body or "")[:cap], "body")
+    for index, comment in enumerate(issue.comments, start=1):
+        lines += split_markdown(comment[:cap], f"comment {index}")
+    return lines

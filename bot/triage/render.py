@@ -1,0 +1,150 @@
+"""Markdown for the bot's comment: diagnosis, workarounds for this toolchain, evidence, references."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+
+from bot.knowledge import Entry, Workaround
+from bot.triage.context import Context
+from bot.triage.decide import Candidate, Verdict, version_notes
+from bot.triage.marker import Marker
+from bot.triage.scrub import fence_for, safe_capture, safe_line
+
+GITHUB_COMMENT_LIMIT = 65_536
+SAFE_COMMENT_LIMIT = 60_000
+FOOTER = (
+    "<sub>Automated triage by linker-triage (knowledge base `{kb}`). Wrong diagnosis? Reply "
+    "`/linker wrong` or `/linker wrong <class-id>`; `/linker why` shows what matched.</sub>"
+)
+
+
+class _Fields(dict[str, str]):
+    """Template values; unknown names are left as they were written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Fill `{name}` fields: inline code in prose, raw inside fenced blocks; captures made safe first."""
+    safe = {k: safe_capture(v) for k, v in values.items() if v}
+    out: list[str] = []
+    in_fence: str | None = None
+    for line in template.split("\n"):
+        stripped = line.lstrip()
+        is_fence = stripped.startswith(("```", "~~~"))
+        if in_fence is None:
+            if is_fence:
+                in_fence = stripped[:3]
+                out.append(line)
+                continue
+            code = {k: f"`{v}`" for k, v in safe.items()}
+            out.append(_format(line, code))
+        else:
+            if is_fence and stripped.startswith(in_fence):
+                in_fence = None
+                out.append(line)
+                continue
+            out.append(_format(line, safe))
+    return "\n".join(out)
+
+
+def _format(line: str, values: Mapping[str, str]) -> str:
+    try:
+        return string.Formatter().vformat(line, (), _Fields(values))
+    except (ValueError, IndexError, KeyError, AttributeError):
+        return line
+
+
+def _values(candidate: Candidate) -> dict[str, str]:
+    values = dict(candidate.entry.defaults)
+    values.update({k: v for k, v in candidate.captures.items() if v})
+    return values
+
+
+def choose(workarounds: tuple[Workaround, ...], context: Context) -> list[Workaround]:
+    """The workarounds that fit the detected context; all of them when none fits."""
+    fitting = [w for w in workarounds if context.fits(w.when)]
+    return fitting or list(workarounds)
+
+
+def _evidence_block(candidate: Candidate) -> str:
+    lines = []
+    for ev in candidate.evidence:
+        where = f"L{ev.line}" if ev.source == "body" else ("title" if ev.source == "title" else
+                                                           f"{ev.source} L{ev.line}")
+        lines.append(f"{where}: {safe_line(ev.text)}")
+    fence = fence_for(lines)
+    return f"{fence}text\n" + "\n".join(lines) + f"\n{fence}"
+
+
+def _references(entry: Entry) -> str:
+    items = []
+    for ref in entry.references:
+        title = safe_capture(ref.title).replace("[", "(").replace("]", ")")
+        items.append(f"- [{title}]({ref.url})")
+    return "\n".join(items)
+
+
+def render_diagnosis(candidate: Candidate, context: Context, *, primary: bool) -> str:
+    """One diagnosis section."""
+    entry = candidate.entry
+    values = _values(candidate)
+    heading = "###" if primary else "####"
+    parts = [f"{heading} {fill(entry.title, values)}"]
+    if entry.kind == "warning":
+        parts.append("_This is a warning, not the cause of a failure._")
+    parts.append(fill(entry.explanation.strip(), values))
+    chosen = choose(entry.workarounds, context)
+    if chosen:
+        steps = []
+        for number, workaround in enumerate(chosen, start=1):
+            steps.append(f"**{number}. {fill(workaround.title, values)}**\n\n{fill(workaround.text.strip(), values)}")
+        parts.append("**What to try**\n\n" + "\n\n".join(steps))
+    notes = version_notes(candidate)
+    if notes:
+        parts.append("\n".join(f"- {note}" for note in notes))
+    parts.append(f"**Evidence** (confidence {candidate.confidence:.2f})\n\n{_evidence_block(candidate)}")
+    refs = _references(entry)
+    if refs:
+        parts.append(f"<details><summary>References</summary>\n\n{refs}\n\n</details>")
+    return "\n\n".join(parts)
+
+
+def render_comment(verdict: Verdict, context: Context, marker: Marker) -> str | None:
+    """The whole comment for a verdict (None when the bot stays silent)."""
+    if verdict.decision == "silent":
+        return None
+    footer = FOOTER.format(kb=marker.kb_version)
+    if verdict.decision == "ask":
+        body = render_ask(verdict.wrappers[0], context)
+    else:
+        sections = [render_diagnosis(verdict.diagnoses[0], context, primary=True)]
+        for other in verdict.diagnoses[1:]:
+            sections.append("<details><summary>Also found: " + safe_capture(fill(other.entry.title, _values(other)))
+                            .replace("<", "&lt;") + "</summary>\n\n"
+                            + render_diagnosis(other, context, primary=False) + "\n\n</details>")
+        body = "\n\n---\n\n".join(sections)
+    comment = f"{marker.render()}\n{body}\n\n{footer}\n"
+    if len(comment) > SAFE_COMMENT_LIMIT:
+        comment = comment[:SAFE_COMMENT_LIMIT] + "\n\n_(comment shortened to fit GitHub's limit)_\n\n" + footer
+    return comment
+
+
+def render_ask(wrapper: Candidate, context: Context) -> str:
+    """Ask once for the output that decides, with the command for the detected toolchain."""
+    entry = wrapper.entry
+    values = _values(wrapper)
+    chosen = choose(entry.ask, context)
+    steps = "\n\n".join(f"**{fill(w.title, values)}**\n\n{fill(w.text.strip(), values)}" for w in chosen)
+    explanation = fill(entry.explanation.strip(), values) if entry.explanation else (
+        "This line is a summary printed after the real error: it says the link failed, not why.")
+    return (
+        "### The log stops before the decisive error\n\n"
+        f"{explanation}\n\n"
+        f"{_evidence_block(wrapper)}\n\n"
+        "Could you add the complete output? The cause is usually printed just above that line.\n\n"
+        f"{steps}\n\n"
+        "_I'll look again as soon as the full output is in this issue._"
+    )

@@ -1,0 +1,70 @@
+"""Make text from an issue safe to echo: no secrets, no personal data, no mentions, no markup escape."""
+
+from __future__ import annotations
+
+import re
+
+MAX_QUOTED_CHARS = 300
+MAX_CAPTURE_CHARS = 120
+ZWSP = "\u200b"
+
+# Each expression is linear: literal anchors followed by single character classes, on a capped line.
+_SECRETS = [
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})"), "[redacted token]"),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[redacted key]"),
+    (re.compile(r"(?i)\b(aws_secret_access_key|secret|password|passwd|token|api[_-]?key)(\s{0,3}[=:]\s{0,3})[^\s'\"]{6,}"),
+     r"\1\2[redacted]"),
+    (re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{16,}"), r"\1 [redacted]"),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "[redacted token]"),
+    (re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----.*"), "[redacted private key]"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), "[redacted jwt]"),
+]
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+_HOMES = [
+    (re.compile(r"(/home/|/Users/)(?!<user>)[^/\s:'\"`]+"), r"\1<user>"),
+    (re.compile(r"(?i)([A-Z]:[\\/]+(?:Users|Documents and Settings)[\\/]+)(?!<user>)[^\\/\s:'\"`]+"), r"\1<user>"),
+    (re.compile(r"(/root)(?=/)"), r"\1"),
+]
+_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+
+
+def scrub(text: str) -> str:
+    """Remove what looks like a secret, an e-mail address or a home-directory user name."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    text = _EMAIL.sub("[email]", text)
+    for pattern, replacement in _HOMES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def neutralize_mentions(text: str) -> str:
+    """`@name` and `@org/team` can't notify anyone once a zero-width space follows the @."""
+    return _MENTION.sub("@" + ZWSP, text)
+
+
+def safe_line(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """An issue line ready to sit inside a code block of ours."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    if len(text) > limit:
+        text = text[:limit] + " …"
+    return neutralize_mentions(scrub(text))
+
+
+def safe_capture(value: str) -> str:
+    """A captured name (symbol, library) ready for a template: one short line, no backticks or fences."""
+    value = value.replace("`", "").replace("~~~", "").replace("\n", " ").replace("\r", " ").strip()
+    if len(value) > MAX_CAPTURE_CHARS:
+        value = value[:MAX_CAPTURE_CHARS] + "…"
+    return neutralize_mentions(scrub(value))
+
+
+def fence_for(lines: list[str]) -> str:
+    """A backtick fence longer than any backtick run in the lines, so they cannot close it."""
+    longest = 0
+    for line in lines:
+        run = 0
+        for char in line:
+            run = run + 1 if char == "`" else 0
+            longest = max(longest, run)
+    return "`" * max(3, longest + 1)
