@@ -1,0 +1,136 @@
+"""The triage pipeline on a fixture knowledge base: decisions, evidence, context, rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.knowledge import KnowledgeBase
+from bot.triage import triage
+from bot.triage.decide import is_fixed, version_key
+from bot.triage.marker import parse_marker
+from bot.triage.model import IssueText
+from tests.kbfixtures import fixture_kb
+
+PUREGO = "dlopen: unhandled relocation for purego_dlopen (type 46 (SDYNIMPORT) rtype 7 (R_CALL))"
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return fixture_kb()
+
+
+def test_purego_diagnosis_with_evidence_and_marker(kb: KnowledgeBase) -> None:
+    body = f"Go 1.21 on Ubuntu\n```\n# example.com/app\n{PUREGO}\n```\nrequire github.com/ebitengine/purego v0.5.1"
+    result = triage(IssueText(title="build fails", body=body), kb)
+    assert result.decision == "comment"
+    assert result.class_ids == ["go-sdynimport-call-external-link"]
+    match = result.matches[0]
+    assert match.captures["symbol"] == "purego_dlopen"
+    assert [(e.line, e.text) for e in match.evidence] == [(4, PUREGO)]
+    assert result.comment is not None
+    assert "-linkmode=internal" in result.comment
+    assert "L4: " + PUREGO in result.comment
+    assert "you show 0.5.1: upgrade" in result.comment
+    marker = parse_marker(result.comment)
+    assert marker is not None and marker.classes == ("go-sdynimport-call-external-link",)
+    assert marker.input_hash == result.input_hash and marker.kb_version == kb.version
+    assert result.context["os"] == "linux"
+
+
+def test_wrapper_alone_asks(kb: KnowledgeBase) -> None:
+    result = triage(IssueText(title="", body="collect2: error: ld returned 1 exit status"), kb)
+    assert result.decision == "ask"
+    assert result.class_ids == []
+    assert result.comment is not None and "make VERBOSE=1" in result.comment
+    marker = parse_marker(result.comment)
+    assert marker is not None and marker.kind == "ask"
+
+
+def test_wrapper_with_real_error_diagnoses(kb: KnowledgeBase) -> None:
+    body = "/usr/bin/ld: cannot find -lssl\ncollect2: error: ld returned 1 exit status"
+    result = triage(IssueText(title="", body=body), kb)
+    assert result.decision == "comment"
+    assert result.class_ids == ["native-cannot-find-library"]
+    assert result.labels == ["linker-failure", "missing-library"]
+
+
+def test_excludes_rule_an_entry_out(kb: KnowledgeBase) -> None:
+    body = "/usr/bin/ld: skipping incompatible /usr/lib/libz.so when searching for -lz\n/usr/bin/ld: cannot find -lz"
+    result = triage(IssueText(title="", body=body), kb)
+    assert "native-cannot-find-library" not in result.class_ids
+    assert any(cid == "native-cannot-find-library" and "ruled out" in why for cid, why in result.ruled_out)
+
+
+def test_reporter_comment_brings_the_log(kb: KnowledgeBase) -> None:
+    issue = IssueText(title="", body="collect2: error: ld returned 1 exit status",
+                      comments=("here:\n```\n/usr/bin/ld: cannot find -lcrypto\n```",))
+    result = triage(issue, kb)
+    assert result.decision == "comment"
+    assert result.matches[0].evidence[0].source == "comment 1"
+    assert "comment 1 L3: /usr/bin/ld: cannot find -lcrypto" in (result.comment or "")
+
+
+def test_no_failure_is_silent(kb: KnowledgeBase) -> None:
+    result = triage(IssueText(title="Feature request", body="Please add dark mode."), kb)
+    assert (result.decision, result.comment, result.matches) == ("silent", None, [])
+
+
+def test_pull_request_that_states_the_fix_is_silent(kb: KnowledgeBase) -> None:
+    body = "fix: link libssl\n\nThis PR fixes:\n```\n/usr/bin/ld: cannot find -lssl\n```"
+    result = triage(IssueText(title="fix(build): link ssl", body=body, is_pull_request=True), kb)
+    assert result.decision == "silent"
+
+
+def test_workarounds_follow_the_os(kb: KnowledgeBase) -> None:
+    mac = triage(IssueText(title="", body="macOS 14\nld: library not found for -lintl"), kb)
+    assert "brew install intl" in (mac.comment or "")
+    assert "apt-get" not in (mac.comment or "")
+    linux = triage(IssueText(title="", body="Ubuntu 22.04\n/usr/bin/ld: cannot find -lintl"), kb)
+    assert "sudo apt-get install libintl-dev" in (linux.comment or "")
+
+
+def test_hostile_text_on_the_matched_line_is_not_echoed(kb: KnowledgeBase) -> None:
+    line = "/usr/bin/ld: cannot find -lssl @octocat ghp_abcdefghijklmnopqrstuvwxyz0123456789 /home/jane/x ```"
+    result = triage(IssueText(title="", body=line), kb)
+    comment = result.comment or ""
+    assert result.decision == "comment"
+    for bad in ("@octocat", "ghp_abcdef", "/home/jane"):
+        assert bad not in comment
+    assert "\n````text\n" in comment  # the fence is longer than the backticks in the line
+
+
+def test_captures_cannot_inject_markdown(kb: KnowledgeBase) -> None:
+    result = triage(IssueText(title="", body="/usr/bin/ld: cannot find -l@evil`x"), kb)
+    assert "@evil" not in (result.comment or "")
+
+
+def test_backtracking_bait_then_real_error(kb: KnowledgeBase) -> None:
+    bait = ("a" * 50 + "!") * 1_170 + "\n" + "(" * 1_000 + "\n"
+    result = triage(IssueText(title="", body=bait + "/usr/bin/ld: cannot find -lssl\n"), kb)
+    assert result.class_ids == ["native-cannot-find-library"]
+
+
+def test_comment_fits_github_limit(kb: KnowledgeBase) -> None:
+    body = "\n".join(f"/usr/bin/ld: cannot find -l{'x' * 200}{i}" for i in range(500))
+    result = triage(IssueText(title="", body=body), kb)
+    assert result.comment is not None and len(result.comment) < 65_536
+
+
+@pytest.mark.parametrize(
+    ("found", "fixes", "fixed"),
+    [
+        ("0.5.1", ["v0.5.2", "v0.6.0-alpha.4"], False),
+        ("v0.5.2", ["v0.5.2", "v0.6.0-alpha.4"], True),
+        ("0.6.0-alpha.3", ["v0.5.2", "v0.6.0-alpha.4"], False),
+        ("0.6.0", ["v0.5.2", "v0.6.0-alpha.4"], True),
+        ("1.0.0", ["v0.5.2"], True),
+        ("2.38", ["2.39"], False),
+    ],
+)
+def test_is_fixed(found: str, fixes: list[str], fixed: bool) -> None:
+    assert is_fixed(found, fixes) is fixed
+
+
+def test_version_key_orders_prereleases_first() -> None:
+    assert version_key("1.2.0-rc.1") < version_key("1.2.0") < version_key("1.2.1")
+    assert version_key("v0.6.0-alpha.4") < version_key("v0.6.0-alpha.10")
