@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import string
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,11 +171,13 @@ def _check_pattern(pattern: str, where: str, problems: _Problems) -> None:
         problems.add(where, f"not a linear-time (RE2) pattern: {error}")
 
 
-def _template_fields(text: str) -> set[str]:
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-    except ValueError as exc:
-        raise ValueError(str(exc)) from exc
+# A template field is {lower_case_name} not preceded by "$": ${VAR}, {a,b} and {UPPER} stay literal.
+TEMPLATE_FIELD = re.compile(r"(?<![${])\{([a-z][a-z0-9_]{0,40})\}(?!\})")
+
+
+def template_fields(text: str) -> set[str]:
+    """The capture names a title, explanation or workaround text uses."""
+    return set(TEMPLATE_FIELD.findall(text))
 
 
 def _parse_when(raw: Any, where: str, problems: _Problems) -> dict[str, tuple[str, ...]]:
@@ -374,11 +376,7 @@ def parse_entry(data: Any, path: str) -> tuple[Entry | None, list[str]]:
     for label, text in [("explanation", explanation), ("title", _str(data, "title", "", problems))] + [
         (f"workarounds[{i}].text", w.text) for i, w in enumerate(workarounds)
     ] + [(f"ask[{i}].text", w.text) for i, w in enumerate(ask)]:
-        try:
-            missing = _template_fields(text) - captured
-        except ValueError as exc:
-            problems.add(label, f"bad template ({exc}); write literal braces as {{{{ and }}}}")
-            continue
+        missing = template_fields(text) - captured
         for name in sorted(missing):
             problems.add(label, f"uses {{{name}}} which no signature captures and defaults does not give")
 

@@ -14,17 +14,19 @@ MAX_LINE_CHARS = 4_000
 # These expressions are anchored, have no nested quantifiers, and only run on one capped line:
 # they cannot backtrack badly. Knowledge-base signatures never run through `re`.
 _ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-_CI_PREFIXES = [
-    re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z? ?"),  # GitHub Actions
-    re.compile(r"^\[ {0,8}\d{1,7}(?:\.\d{1,3})?s\] "),  # OBS / koji [  179s]
-    re.compile(r"^#\d{1,4} \d{1,6}\.\d{1,4} "),  # Docker BuildKit #7 4.375
-    re.compile(r"^[\w.-]{1,64}[_-]\d{1,3} {1,32}\| ?"),  # docker-compose web_1 |
-    re.compile(r"^\| "),  # Yocto / BitBake task log
-    re.compile(r"^\[\d\d:\d\d:\d\d(?:\.\d{1,6})?\] "),  # [12:01:02]
-    re.compile(r"^\d\d:\d\d:\d\d(?:\.\d{1,6})? "),  # 12:01:02.123
-    re.compile(r"^\[(?:INFO|ERROR|WARN|WARNING|DEBUG|FATAL)\] "),  # Maven and friends
-    re.compile(r"^remote: "),  # Heroku / git push output
+_CI_PREFIX_LIST = [
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z? ?",  # GitHub Actions
+    r"\[ {0,8}\d{1,7}(?:\.\d{1,3})?s\] ",  # OBS / koji [  179s]
+    r"#\d{1,4} \d{1,6}\.\d{1,4} ",  # Docker BuildKit #7 4.375
+    r"[\w.-]{1,64}[_-]\d{1,3} {1,32}\| ?",  # docker-compose web_1 |
+    r"\| ",  # Yocto / BitBake task log
+    r"\[\d\d:\d\d:\d\d(?:\.\d{1,6})?\] ",  # [12:01:02]
+    r"\d\d:\d\d:\d\d(?:\.\d{1,6})? ",  # 12:01:02.123
+    r"\[(?:INFO|ERROR|WARN|WARNING|DEBUG|FATAL)\] ",  # Maven and friends
+    r"remote: ",  # Heroku / git push output
 ]
+# One alternation: a single C-level match call per line instead of one per prefix.
+_CI_PREFIX = re.compile("|".join(f"(?:{p})" for p in _CI_PREFIX_LIST))
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _QUOTE = re.compile(r"^ {0,3}(?:> ?)+")
 _JSON_NEWLINE = "\\n"
@@ -49,20 +51,16 @@ def strip_line(raw: str) -> str:
     # Prefixes can stack (timestamp, then docker-compose service), so strip up to three.
     for _ in range(3):
         stripped = line.lstrip()
-        for prefix in _CI_PREFIXES:
-            match = prefix.match(stripped)
-            if match and match.end() > 0:
-                stripped = stripped[match.end():]
-                break
-        else:
+        match = _CI_PREFIX.match(stripped)
+        if not match or match.end() == 0:
             break
-        line = stripped
+        line = stripped[match.end():]
     return line.strip()
 
 
 def _split_json_escaped(line: str) -> list[str]:
     """Logs pasted as JSON strings ("...\\n...") become their real lines."""
-    if line.count(_JSON_NEWLINE) < 2:
+    if _JSON_NEWLINE not in line or line.count(_JSON_NEWLINE) < 2:
         return [line]
     parts = line.replace("\\r", "").split(_JSON_NEWLINE)
     return [p.replace('\\"', '"').replace("\\t", "\t").replace("\\\\", "\\") for p in parts]
@@ -95,9 +93,10 @@ def split_markdown(text: str, source: str) -> list[Line]:
                     in_html_comment = True
                     break
                 line = line[:start] + line[end + 3:]
-            lowered = line.lower()
-            details_depth += lowered.count("<details") - lowered.count("</details>")
-            details_depth = max(details_depth, 0)
+            if "<" in line:
+                lowered = line.lower()
+                details_depth += lowered.count("<details") - lowered.count("</details>")
+                details_depth = max(details_depth, 0)
         fence_match = _FENCE.match(line)
         if fence_match:
             marker = fence_match.group(1)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 
-from bot.knowledge import Entry, Workaround
+from bot.knowledge import TEMPLATE_FIELD, Entry, Workaround
 from bot.triage.context import Context
 from bot.triage.decide import Candidate, Verdict, version_notes
 from bot.triage.marker import Marker
@@ -17,13 +16,6 @@ FOOTER = (
     "<sub>Automated triage by linker-triage (knowledge base `{kb}`). Wrong diagnosis? Reply "
     "`/linker wrong` or `/linker wrong <class-id>`; `/linker why` shows what matched.</sub>"
 )
-
-
-class _Fields(dict[str, str]):
-    """Template values; unknown names are left as they were written."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
@@ -51,10 +43,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def _format(line: str, values: Mapping[str, str]) -> str:
-    try:
-        return string.Formatter().vformat(line, (), _Fields(values))
-    except (ValueError, IndexError, KeyError, AttributeError):
-        return line
+    return TEMPLATE_FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), line)
 
 
 def _values(candidate: Candidate) -> dict[str, str]:
