@@ -47,3 +47,8 @@ def test_safe_line_is_capped() -> None:
 @pytest.mark.parametrize(("lines", "fence"), [(["a"], "```"), (["a ```` b"], "`````"), (["`x`"], "```")])
 def test_fence_is_longer_than_any_backtick_run(lines: list[str], fence: str) -> None:
     assert fence_for(lines) == fence
+
+
+def test_invisible_characters_are_removed() -> None:
+    assert safe_line("a\u202eb\x00c\x1bd") == "abcd"
+    assert safe_capture("x\u2066y") == "xy"

@@ -26,6 +26,8 @@ _HOMES = [
     (re.compile(r"(/root)(?=/)"), r"\1"),
 ]
 _MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+# Control characters and bidirectional overrides ("Trojan Source") have no place in a quoted log line.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
 def scrub(text: str) -> str:
@@ -45,7 +47,7 @@ def neutralize_mentions(text: str) -> str:
 
 def safe_line(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
     """An issue line ready to sit inside a code block of ours."""
-    text = text.replace("\r", " ").replace("\n", " ")
+    text = _INVISIBLE.sub("", text.replace("\r", " ").replace("\n", " "))
     if len(text) > limit:
         text = text[:limit] + " …"
     return neutralize_mentions(scrub(text))
@@ -53,7 +55,7 @@ def safe_line(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
 
 def safe_capture(value: str) -> str:
     """A captured name (symbol, library) ready for a template: one short line, no backticks or fences."""
-    value = value.replace("`", "").replace("~~~", "").replace("\n", " ").replace("\r", " ").strip()
+    value = _INVISIBLE.sub("", value).replace("`", "").replace("~~~", "").replace("\n", " ").replace("\r", " ").strip()
     if len(value) > MAX_CAPTURE_CHARS:
         value = value[:MAX_CAPTURE_CHARS] + "…"
     return neutralize_mentions(scrub(value))
