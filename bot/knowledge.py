@@ -116,7 +116,15 @@ class KnowledgeBase:
         """A copy with some entries disabled (per-repository configuration)."""
         drop = set(ids)
         kept = tuple(e for e in self.entries if e.id not in drop)
-        return KnowledgeBase(kept, self.version + "-" + str(len(drop)), {e.id: e for e in kept})
+        digest = hashlib.sha256(",".join(sorted(drop)).encode()).hexdigest()[:6]
+        return KnowledgeBase(kept, f"{self.version}-{digest}", {e.id: e for e in kept})
+
+    def with_extra(self, extra: list[Entry], material: bytes) -> KnowledgeBase:
+        """A copy with a repository's own entries added; an entry with a built-in id replaces it."""
+        replaced = {e.id for e in extra}
+        entries = tuple(e for e in self.entries if e.id not in replaced) + tuple(extra)
+        digest = hashlib.sha256(material).hexdigest()[:8]
+        return KnowledgeBase(entries, f"{self.version}+{digest}", {e.id: e for e in entries})
 
 
 # --- validation helpers -------------------------------------------------------------------------
@@ -406,6 +414,23 @@ def load_entries(paths: Iterable[Path], root: Path | None = None) -> tuple[list[
             problems.append(f"{shown}: (file): not valid YAML: {exc}".replace("\n", " "))
             continue
         entry, entry_problems = parse_entry(data, shown)
+        problems.extend(entry_problems)
+        if entry is not None:
+            entries.append(entry)
+    return entries, problems
+
+
+def parse_entry_texts(files: Mapping[str, str | bytes]) -> tuple[list[Entry], list[str]]:
+    """Validate entries given as text (a repository's own folder, read through the API)."""
+    entries: list[Entry] = []
+    problems: list[str] = []
+    for path, text in sorted(files.items()):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            problems.append(f"{path}: (file): not valid YAML: {' '.join(str(exc).split())}")
+            continue
+        entry, entry_problems = parse_entry(data, path)
         problems.extend(entry_problems)
         if entry is not None:
             entries.append(entry)

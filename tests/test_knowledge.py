@@ -93,3 +93,26 @@ def test_version_changes_with_content(tmp_path: Path) -> None:
     data["summary"] = "changed"
     (tmp_path / "native" / "native-cannot-find-library.yaml").write_text(yaml.safe_dump(data))
     assert load_knowledge_base(tmp_path).version != first
+
+
+def test_repository_entries_are_validated_and_added() -> None:
+    from bot.knowledge import parse_entry_texts
+
+    kb = load_knowledge_base(FIXTURE_KB_DIR)
+    data = base_entry()
+    data["id"] = "native-company-sdk-missing"
+    data["title"] = "Company SDK library missing"
+    text = yaml.safe_dump(data)
+    entries, problems = parse_entry_texts({".github/linker-triage/native-company-sdk-missing.yaml": text})
+    assert problems == []
+    merged = kb.with_extra(entries, text.encode())
+    assert merged.get("native-company-sdk-missing") is not None
+    assert merged.version != kb.version and len(merged.entries) == len(kb.entries) + 1
+    broken, problems = parse_entry_texts({".github/linker-triage/native-x.yaml": "id: native-x\ncolour: 1\n"})
+    assert broken == [] and any("colour: unknown key" in p for p in problems)
+
+
+def test_disabling_entries_changes_the_version() -> None:
+    kb = load_knowledge_base(FIXTURE_KB_DIR)
+    smaller = kb.without(["native-cannot-find-library"])
+    assert smaller.get("native-cannot-find-library") is None and smaller.version != kb.version

@@ -15,20 +15,21 @@ from bot.triage.render import _values, choose, fill, render_comment, version_not
 
 __all__ = ["IssueText", "TriageResult", "compile_knowledge_base", "triage"]
 
-_compiled: dict[int, tuple[KnowledgeBase, CompiledKnowledgeBase]] = {}
+# Keyed by version: every distinct content (built-in, per-repository variants) compiles once.
+_compiled: dict[str, CompiledKnowledgeBase] = {}
 _lock = threading.Lock()
 
 
 def compile_knowledge_base(kb: KnowledgeBase) -> CompiledKnowledgeBase:
-    """The compiled pattern set of a knowledge base, built once per base object."""
+    """The compiled pattern set of a knowledge base, built once per version."""
     with _lock:
-        cached = _compiled.get(id(kb))
-        if cached is not None and cached[0] is kb:
-            return cached[1]
+        cached = _compiled.get(kb.version)
+        if cached is not None:
+            return cached
         compiled = CompiledKnowledgeBase(kb)
-        if len(_compiled) > 16:
-            _compiled.clear()
-        _compiled[id(kb)] = (kb, compiled)
+        if len(_compiled) >= 32:
+            _compiled.pop(next(iter(_compiled)))
+        _compiled[kb.version] = compiled
         return compiled
 
 
