@@ -6,7 +6,13 @@ import re
 from dataclasses import dataclass, field
 
 from bot.knowledge import Entry
-from bot.triage.engine import EXTRA_SIGNATURE_BONUS, REGION_PENALTY, EntryHits, ScanResult
+from bot.triage.engine import (
+    EXTRA_SIGNATURE_BONUS,
+    INLINE_MENTION_PENALTY,
+    REGION_PENALTY,
+    EntryHits,
+    ScanResult,
+)
 from bot.triage.model import Decision, Evidence, IssueText
 
 DEFAULT_MIN_CONFIDENCE = 0.70
@@ -52,7 +58,10 @@ def score(hits: EntryHits, penalties: list[tuple[str, float]]) -> Candidate:
     entry = hits.entry
     best_by_signature: dict[int, float] = {}
     for hit in hits.signatures:
-        value = entry.signatures[hit.signature].confidence - REGION_PENALTY.get(hit.line.region, 0.0)
+        penalty = REGION_PENALTY.get(hit.line.region, 0.0)
+        if hit.line.region == "prose" and "`" in hit.line.text:
+            penalty = INLINE_MENTION_PENALTY
+        value = entry.signatures[hit.signature].confidence - penalty
         best_by_signature[hit.signature] = max(best_by_signature.get(hit.signature, 0.0), value)
     ranked = sorted(best_by_signature.values(), reverse=True)
     confidence = ranked[0] + EXTRA_SIGNATURE_BONUS * (len(ranked) - 1)
@@ -89,8 +98,9 @@ def text_penalties(issue: IssueText, scan: ScanResult) -> list[tuple[str, float]
         penalties.append(("pull request", PULL_REQUEST_PENALTY))
     if issue.repo.lower() in TOOLCHAIN_REPOS:
         penalties.append((f"{issue.repo} is a toolchain's own repository", TOOLCHAIN_REPO_PENALTY))
-    if scan.cautions:
-        strongest = max(scan.cautions, key=lambda c: c[1])
+    cautions = [c for c in scan.cautions if issue.is_pull_request or c[0] != "pr-fix-title"]
+    if cautions:
+        strongest = max(cautions, key=lambda c: c[1])
         penalties.append((f"the text states a fix (line {strongest[2].number})", strongest[1]))
     return penalties
 

@@ -12,11 +12,15 @@ from bot.triage.extract import Line
 
 # Confidence adjustments by where the matched line sits.
 REGION_PENALTY = {"code": 0.0, "quote": 0.0, "prose": 0.05, "title": 0.1}
+# An error quoted as `inline code` inside a sentence is usually talked about, not pasted from a log.
+INLINE_MENTION_PENALTY = 0.12
 EXTRA_SIGNATURE_BONUS = 0.05
 
 # Signs that the text is not a report of a failure but its fix or a discussion of it.
 CAUTION_RULES: list[tuple[str, str, float]] = [
     ("states-fix", r"(?i)^(?:fix(?:es|ed)?|close[sd]?|resolve[sd]?)\s+#\d+", 0.25),
+    # Only counted in pull requests: a PR titled "Fix link error" is the fix, not a report.
+    ("pr-fix-title", r"(?i)\b(?:fix(?:e[sd])?|resolve[sd]?|workaround for)\b", 0.2),
     ("states-fix", r"(?i)^(?:fix|feat|chore|build|ci)(?:\([^)]{0,60}\))?!?:\s", 0.25),
     ("states-fix", r"(?i)^#{1,4}\s*(?:summary|changes|what (?:this|does this) pr|motivation|test plan)\b", 0.15),
     ("states-fix", r"(?i)\bthis (?:pr|pull request|patch|commit)\b", 0.15),
@@ -102,6 +106,8 @@ class CompiledKnowledgeBase:
                 version_hits.append((item, hit.groups))
                 continue
             if kind == "caution":
+                if CAUTION_RULES[item][0] == "pr-fix-title" and line.region != "title":
+                    continue
                 if line.region in ("prose", "title"):
                     name, _, penalty = CAUTION_RULES[item]
                     cautions.append((name, penalty, line))
