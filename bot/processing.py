@@ -68,6 +68,9 @@ class Processor:
         except PermanentFailure as exc:
             self._log(logging.WARNING, fields, ctx, f"failed: {exc}", started)
             raise
+        except Exception as exc:
+            self._log(logging.ERROR, fields, ctx, f"error: {exc.__class__.__name__}: {exc}", started)
+            raise
         self._log(logging.INFO, fields, ctx, "; ".join(ctx.outcome) or "no handler", started)
 
     def _log(

@@ -10,10 +10,10 @@ import random
 import socket
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, fields, replace
 
-from bot.errors import PermanentFailure, RetryLater
+from bot.errors import PermanentFailure, RetryLater, SettingsError
 from bot.store.base import Job, Store
 from bot.store.common import LeaseLost
 
@@ -34,6 +34,48 @@ class QueueSettings:
     poll_seconds: float = 0.5  # idle sleep between claims when nothing woke the worker
     stop_timeout_seconds: float = 10.0  # graceful stop: wait this long for running jobs, then release
     error_pause_seconds: float = 1.0  # pause after the store itself failed (database down)
+
+
+# Environment variables that tune the queue (all optional), and the QueueSettings field each sets.
+QUEUE_ENV: dict[str, str] = {
+    "QUEUE_LEASE_SECONDS": "lease_seconds",
+    "QUEUE_MAX_ATTEMPTS": "max_attempts",
+    "QUEUE_RETRY_BASE_SECONDS": "retry_base_seconds",
+    "QUEUE_RETRY_CAP_SECONDS": "retry_cap_seconds",
+    "QUEUE_POLL_SECONDS": "poll_seconds",
+    "QUEUE_STOP_TIMEOUT_SECONDS": "stop_timeout_seconds",
+}
+
+
+def queue_settings_from_env(
+    environ: Mapping[str, str], *, concurrency: int = 4, problems: list[str] | None = None
+) -> QueueSettings:
+    """QueueSettings from QUEUE_* variables; problems go to `problems`, or raise SettingsError if None."""
+    found: list[str] = []
+    values: dict[str, float | int] = {}
+    types = {f.name: f.type for f in fields(QueueSettings)}
+    for name, attr in QUEUE_ENV.items():
+        raw = (environ.get(name) or "").strip()
+        if not raw:
+            continue
+        is_int = types[attr] in (int, "int")
+        try:
+            value: float | int = int(raw) if is_int else float(raw)
+        except ValueError:
+            found.append(f"{name} must be {'an integer' if is_int else 'a number'}, got {raw!r}")
+            continue
+        if value <= 0 or value != value or value == float("inf"):
+            found.append(f"{name} must be a positive number, got {raw!r}")
+            continue
+        values[attr] = value
+    settings = replace(QueueSettings(concurrency=concurrency), **values)  # type: ignore[arg-type]
+    if settings.retry_cap_seconds < settings.retry_base_seconds:
+        found.append("QUEUE_RETRY_CAP_SECONDS must not be smaller than QUEUE_RETRY_BASE_SECONDS")
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise SettingsError(found)
+    return settings
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:

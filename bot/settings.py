@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.errors import SettingsError
+from bot.queue import QueueSettings, queue_settings_from_env
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///./data/linker-triage.sqlite3"
@@ -36,6 +37,7 @@ class Settings:
     workers: int = DEFAULT_WORKERS
     log_level: str = "INFO"
     knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
+    queue: QueueSettings = field(default_factory=QueueSettings)  # WORKERS and QUEUE_* variables
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -90,6 +92,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     port = integer("PORT", DEFAULT_PORT, 1, 65535)
     max_body = integer("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024)
     workers = integer("WORKERS", DEFAULT_WORKERS, 1, 256)
+    queue = queue_settings_from_env(environ, concurrency=max(workers, 1), problems=problems)
 
     log_level = (get("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
@@ -113,6 +116,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         workers=workers,
         log_level=log_level,
         knowledge_dir=knowledge_dir,
+        queue=queue,
     )
 
 

@@ -1,0 +1,245 @@
+"""Benchmark: webhook acknowledgement throughput and latency (signed delivery in, durable enqueue, 202 out).
+
+Run: .venv/bin/python bench/ack_latency.py [-n 5000] [--senders 100] [--database-url URL]
+Starts the real aiohttp app with the real store in a child process (no workers, no GitHub calls: acking
+only verifies and persists), then sends N signed `issues` deliveries from 100 concurrent senders over
+loopback and reports deliveries/s and ack latency p50/p90/p99/max. Without --database-url it measures
+SQLite (a fresh file in a temporary folder) and, when TEST_DATABASE_URL is set, PostgreSQL too (in a
+throw-away schema). Never run from the tests: timings depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-secret"
+PAYLOAD_FILE = ROOT / "tests" / "fixtures" / "webhooks" / "issues.opened.1.json"
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def private_key_pem() -> str:
+    """A throw-away RSA key (settings insist on a valid App key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+
+
+def serve(database_url: str, port: int) -> None:
+    """Child process: the real app (webhook route + store), without queue workers."""
+    from aiohttp import web
+
+    from bot.server import make_app
+    from bot.settings import load_settings
+    from bot.store import open_store
+
+    env = {
+        "GITHUB_APP_ID": "1",
+        "GITHUB_PRIVATE_KEY": private_key_pem(),
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "DATABASE_URL": database_url,
+        "KNOWLEDGE_DIR": tempfile.gettempdir(),
+        "PORT": str(port),
+    }
+    settings = load_settings(env)
+
+    async def application() -> web.Application:
+        store = open_store(settings.database_url)
+        await store.open()
+        app = make_app(settings, store=store)
+
+        async def close_store(app: web.Application) -> None:
+            await store.close()
+
+        app.on_cleanup.append(close_store)
+        return app
+
+    web.run_app(application(), host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def payload(number: int) -> bytes:
+    """A real-looking `issues.opened` body for issue `number`."""
+    if PAYLOAD_FILE.exists():
+        data: dict[str, Any] = json.loads(PAYLOAD_FILE.read_text(encoding="utf-8"))
+    else:
+        data = {"action": "opened", "repository": {"full_name": "o/r"}, "issue": {"body": "x" * 4000}}
+    data["issue"]["number"] = number
+    data["installation"] = {"id": 77}
+    return json.dumps(data).encode()
+
+
+async def wait_ready(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Poll /readyz until the child answers 200."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            async with session.get(url + "/readyz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("server did not become ready")
+
+
+async def run_load(url: str, n: int, senders: int) -> dict[str, Any]:
+    """Send n deliveries from `senders` concurrent senders; return the figures."""
+    from bot.webhook import sign
+
+    bodies = [payload(i % 500 + 1) for i in range(n)]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=senders)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        for body in bodies:
+            queue.put_nowait(body)
+
+        async def sender() -> None:
+            while True:
+                try:
+                    body = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                headers = {
+                    "Content-Type": "application/json",
+                    "User-Agent": "GitHub-Hookshot/bench",
+                    "X-GitHub-Event": "issues",
+                    "X-GitHub-Delivery": str(uuid.uuid4()),
+                    "X-Hub-Signature-256": sign(body, SECRET),
+                }
+                t0 = time.perf_counter()
+                async with session.post(url + "/webhook", data=body, headers=headers) as resp:
+                    await resp.read()
+                    latencies.append(time.perf_counter() - t0)
+                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+
+        # warm-up: connections, first statements
+        warm = [payload(1) for _ in range(min(200, n))]
+        for body in warm:
+            queue.put_nowait(body)
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        latencies.clear()
+        statuses.clear()
+        for body in bodies:
+            queue.put_nowait(body)
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        elapsed = time.perf_counter() - started
+
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+    return {
+        "n": len(latencies),
+        "seconds": elapsed,
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000,
+        "statuses": statuses,
+    }
+
+
+async def bench_one(label: str, database_url: str, n: int, senders: int) -> dict[str, Any]:
+    """Start a server on `database_url`, load it, stop it; print and return the figures."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--database-url", database_url, "--port", str(port)],
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, url, proc)
+        result = await run_load(url, n, senders)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    result["label"] = label
+    print(
+        f"{label:<10} {result['n']:>6} deliveries in {result['seconds']:.2f}s = {result['per_second']:,.0f}/s"
+        f"  ack p50 {result['p50_ms']:.1f} ms  p90 {result['p90_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms"
+        f"  max {result['max_ms']:.1f} ms  statuses {result['statuses']}",
+        flush=True,
+    )
+    return result
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    """Run the benchmark for each selected backend."""
+    if args.database_url:
+        await bench_one(
+            args.label or args.database_url.split(":", 1)[0], args.database_url, args.n, args.senders
+        )
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        await bench_one("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.n, args.senders)
+    pg = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not pg:
+        print("postgres   skipped: set TEST_DATABASE_URL (or pass --database-url) to measure PostgreSQL")
+        return
+    from bot.store.postgres import PostgresStore
+
+    schema = "lt_bench_" + uuid.uuid4().hex[:8]
+    setup = PostgresStore(pg, schema=schema, min_size=1, max_size=1)
+    await setup.open()
+    try:
+        sep = "&" if "?" in pg else "?"
+        await bench_one("postgres", f"{pg}{sep}search_path={schema}", args.n, args.senders)
+    finally:
+        await setup.drop_schema()
+        await setup.close()
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=5000, help="deliveries to send (default 5000)")
+    parser.add_argument("--senders", type=int, default=100, help="concurrent senders (default 100)")
+    parser.add_argument("--database-url", default="", help="measure only this store")
+    parser.add_argument("--label", default="", help="name printed for --database-url")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.database_url, args.port)
+        return
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
