@@ -70,11 +70,13 @@ def compile_one(pattern: str) -> Any:
 
 @dataclass(frozen=True)
 class Hit:
-    """Pattern `index` matched line `line` (0-based in the scanned text) with these named groups."""
+    """Pattern `index` matched line `line` (0-based) at columns [start, end) with these named groups."""
 
     index: int
     line: int
     groups: dict[str, str]
+    start: int = 0
+    end: int = 0
 
 
 class PatternSet:
@@ -84,11 +86,13 @@ class PatternSet:
         self.patterns = list(pattern_list)
         self._set = re2.Set.SearchSet(_options(SET_MAX_MEM))
         self._multiline = []
+        self._single = []
         with _quiet_stderr():
             for pattern in self.patterns:
                 # (?m) so that ^ and $ keep meaning start and end of a line inside a chunk.
                 self._set.Add(f"(?m:{pattern})")
                 self._multiline.append(re2.compile(f"(?m){pattern}", _options(ONE_MAX_MEM)))
+                self._single.append(re2.compile(pattern, _options(ONE_MAX_MEM)))
         if self.patterns:
             self._set.Compile()
 
@@ -105,15 +109,36 @@ class PatternSet:
             for index in found:
                 if counts.get(index, 0) >= max_hits:
                     continue
-                for match in self._multiline[index].finditer(chunk):
-                    line = first + bisect.bisect_right(starts, match.start()) - 1
-                    groups = {k: v.decode("utf-8", "replace") for k, v in match.groupdict().items() if v is not None}
-                    hits.append(Hit(index, line, groups))
+                for hit in self._locate(index, first, chunk, starts, lines):
+                    hits.append(hit)
                     counts[index] = counts.get(index, 0) + 1
                     if counts[index] >= max_hits:
                         break
         hits.sort(key=lambda h: (h.line, h.index))
         return hits
+
+    def _locate(self, index: int, first: int, chunk: bytes, starts: list[int],
+                lines: Sequence[str]) -> Iterator[Hit]:
+        """The hits of one pattern in a chunk; a match spanning lines is redone line by line."""
+        for match in self._multiline[index].finditer(chunk):
+            row = bisect.bisect_right(starts, match.start()) - 1
+            if b"\n" not in chunk[match.start() : match.end()]:
+                yield _hit(index, first + row, chunk[starts[row] : match.start()], match)
+                continue
+            # `[^x]` and `\s` can cross a line end inside a chunk; signatures are one-line patterns.
+            last = bisect.bisect_right(starts, match.end() - 1) - 1
+            for covered in range(row, last + 1):
+                line_bytes = lines[first + covered].encode("utf-8", "replace")
+                single = self._single[index].search(line_bytes)
+                if single is not None:
+                    yield _hit(index, first + covered, line_bytes[: single.start()], single)
+
+
+def _hit(index: int, line: int, before: bytes, match: Any) -> Hit:
+    groups = {k: v.decode("utf-8", "replace") for k, v in match.groupdict().items() if v is not None}
+    start = len(before.decode("utf-8", "replace"))
+    length = len(match.group(0).decode("utf-8", "replace"))
+    return Hit(index, line, groups, start, start + length)
 
 
 def _chunks(lines: Sequence[str]) -> Iterator[tuple[int, bytes, list[int]]]:

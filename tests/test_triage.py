@@ -134,3 +134,57 @@ def test_is_fixed(found: str, fixes: list[str], fixed: bool) -> None:
 def test_version_key_orders_prereleases_first() -> None:
     assert version_key("1.2.0-rc.1") < version_key("1.2.0") < version_key("1.2.1")
     assert version_key("v0.6.0-alpha.4") < version_key("v0.6.0-alpha.10")
+
+
+def test_patterns_never_match_across_lines() -> None:
+    from bot.patterns import PatternSet
+
+    patterns = PatternSet([r"-lpthread[^x]+capnpc", r"cannot find -l(?P<lib>\w+)"])
+    hits = patterns.scan(["a -lpthread -lpthread", "libtool: capnpc-c++.o", "/usr/bin/ld: cannot find -lz é"])
+    assert [(h.index, h.line, h.groups) for h in hits] == [(1, 2, {"lib": "z"})]
+    assert (hits[0].start, hits[0].end) == (13, 28)
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "inside"),
+    [
+        ("you get the expected `ld: cannot find -lfoo`.", 22, True),
+        ("fails with ``undefined reference to `foo'``", 13, True),
+        ("main.c:(.text+0x1a): undefined reference to `dlsym'", 21, False),
+        ("plain /usr/bin/ld: cannot find -lz", 6, False),
+    ],
+)
+def test_inside_inline_code(text: str, column: int, inside: bool) -> None:
+    from bot.triage.decide import _inside_inline_code
+
+    assert _inside_inline_code(text, column) is inside
+
+
+def test_defaults_render_as_plain_text_and_captures_as_code() -> None:
+    from bot.triage.render import TemplateValues, fill
+
+    values = TemplateValues({"library": "ssl", "symbol": "the symbol"})
+    values.plain = frozenset({"symbol"})
+    assert fill("{library} and {symbol}\n```sh\napt install lib{library}-dev\n```", values) == (
+        "`ssl` and the symbol\n```sh\napt install libssl-dev\n```")
+
+
+def test_only_confident_entries_supersede(tmp_path: pytest.TempPathFactory) -> None:
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from bot.knowledge import load_knowledge_base
+    from tests.kbfixtures import FIXTURE_KB_DIR
+
+    root = Path(str(tmp_path)) / "kb"
+    shutil.copytree(FIXTURE_KB_DIR, root)
+    weak = yaml.safe_load((root / "native" / "native-cannot-find-library.yaml").read_text())
+    weak.update(id="native-weak-specific", specificity=90, supersedes=["native-cannot-find-library"],
+                signatures=[{"name": "weak", "pattern": "cannot find -l(?P<library>ssl)", "confidence": 0.4}],
+                excludes=[])
+    (root / "native" / "native-weak-specific.yaml").write_text(yaml.safe_dump(weak))
+    kb = load_knowledge_base(root)
+    result = triage(IssueText(title="", body="/usr/bin/ld: cannot find -lssl"), kb)
+    assert result.class_ids == ["native-cannot-find-library"]

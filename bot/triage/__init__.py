@@ -11,7 +11,7 @@ from bot.triage.engine import CompiledKnowledgeBase
 from bot.triage.extract import ISSUE_TEXT_CAP, extract
 from bot.triage.marker import Marker
 from bot.triage.model import IssueText, Match, TriageResult
-from bot.triage.render import _values, choose, fill, render_comment, version_notes
+from bot.triage.render import choose, fill, render_comment, template_values, version_notes
 
 __all__ = ["IssueText", "TriageResult", "compile_knowledge_base", "triage"]
 
@@ -56,7 +56,7 @@ def triage(issue: IssueText, kb: KnowledgeBase, *, min_confidence: float = DEFAU
     comment = render_comment(verdict, scan.context, marker)
     matches = []
     for candidate in verdict.diagnoses + verdict.wrappers:
-        values = _values(candidate)
+        values = template_values(candidate)
         pool = candidate.entry.ask if candidate.entry.kind == "wrapper" else candidate.entry.workarounds
         matches.append(Match(
             id=candidate.entry.id,

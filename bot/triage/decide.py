@@ -59,7 +59,7 @@ def score(hits: EntryHits, penalties: list[tuple[str, float]]) -> Candidate:
     best_by_signature: dict[int, float] = {}
     for hit in hits.signatures:
         penalty = REGION_PENALTY.get(hit.line.region, 0.0)
-        if hit.line.region == "prose" and "`" in hit.line.text:
+        if hit.line.region == "prose" and _inside_inline_code(hit.line.text, hit.start):
             penalty = INLINE_MENTION_PENALTY
         value = entry.signatures[hit.signature].confidence - penalty
         best_by_signature[hit.signature] = max(best_by_signature.get(hit.signature, 0.0), value)
@@ -89,6 +89,16 @@ def score(hits: EntryHits, penalties: list[tuple[str, float]]) -> Candidate:
                                      hit.line.source))
     return Candidate(entry, max(confidence, 0.0), evidence, captures, seen, dict(hits.detected_versions),
                      adjustments)
+
+
+_BACKTICK_RUN = re.compile(r"`+")
+
+
+def _inside_inline_code(text: str, column: int) -> bool:
+    """Whether a column sits inside a `code span` (an odd number of backtick runs before it).
+
+    GNU ld's own quoting (`sym') opens a run too, but only after the start of the match."""
+    return len(_BACKTICK_RUN.findall(text[:column])) % 2 == 1
 
 
 def text_penalties(issue: IssueText, scan: ScanResult) -> list[tuple[str, float]]:
@@ -129,7 +139,7 @@ def decide(issue: IssueText, scan: ScanResult, min_confidence: float = DEFAULT_M
         candidate = score(hits, penalties)
         (wrappers if entry.kind == "wrapper" else diagnoses).append(candidate)
 
-    diagnoses = _drop_superseded(diagnoses, ruled_out)
+    diagnoses = _drop_superseded(diagnoses, ruled_out, min_confidence)
     confident = [c for c in diagnoses if c.confidence >= min_confidence]
     for c in diagnoses:
         if c.confidence < min_confidence:
@@ -162,10 +172,14 @@ def decide(issue: IssueText, scan: ScanResult, min_confidence: float = DEFAULT_M
     return Verdict("silent", [], [], "no linker or loader failure found", ruled_out)
 
 
-def _drop_superseded(candidates: list[Candidate], ruled_out: list[tuple[str, str]]) -> list[Candidate]:
+def _drop_superseded(candidates: list[Candidate], ruled_out: list[tuple[str, str]],
+                     min_confidence: float) -> list[Candidate]:
+    # Only a confident, more specific diagnosis may push a generic one aside.
     present = {c.entry.id for c in candidates}
     superseded: dict[str, str] = {}
     for c in candidates:
+        if c.confidence < min_confidence:
+            continue
         for other in c.entry.supersedes:
             if other in present:
                 superseded.setdefault(other, c.entry.id)

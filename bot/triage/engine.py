@@ -34,6 +34,8 @@ class RawHit:
     signature: int
     line: Line
     groups: dict[str, str]
+    start: int = 0  # columns of the match in the line
+    end: int = 0
 
 
 @dataclass
@@ -116,7 +118,7 @@ class CompiledKnowledgeBase:
             if entry_hits is None:
                 entry_hits = per_entry[e_index] = EntryHits(self.kb.entries[e_index])
             if kind == "sig":
-                entry_hits.signatures.append(RawHit(item, line, hit.groups))
+                entry_hits.signatures.append(RawHit(item, line, hit.groups, hit.start, hit.end))
             elif kind == "req":
                 entry_hits.requires_met.add(item)
             elif kind == "exc":

@@ -12,14 +12,22 @@ from bot.triage.scrub import fence_for, safe_capture, safe_line
 
 GITHUB_COMMENT_LIMIT = 65_536
 SAFE_COMMENT_LIMIT = 60_000
+VISIBLE_WORKAROUNDS = 2  # the rest fold into <details> so the comment stays short
 FOOTER = (
     "<sub>Automated triage by linker-triage (knowledge base `{kb}`). Wrong diagnosis? Reply "
     "`/linker wrong` or `/linker wrong <class-id>`; `/linker why` shows what matched.</sub>"
 )
 
 
+class TemplateValues(dict[str, str]):
+    """Values for a template; keys in `plain` came from the entry's defaults, not from the issue."""
+
+    plain: frozenset[str] = frozenset()
+
+
 def fill(template: str, values: Mapping[str, str]) -> str:
-    """Fill `{name}` fields: inline code in prose, raw inside fenced blocks; captures made safe first."""
+    """Fill `{name}` fields: captures as inline code in prose, raw inside fenced blocks, made safe first."""
+    plain = values.plain if isinstance(values, TemplateValues) else frozenset()
     safe = {k: safe_capture(v) for k, v in values.items() if v}
     out: list[str] = []
     in_fence: str | None = None
@@ -31,7 +39,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
                 in_fence = stripped[:3]
                 out.append(line)
                 continue
-            code = {k: f"`{v}`" for k, v in safe.items()}
+            code = {k: v if k in plain else f"`{v}`" for k, v in safe.items()}
             out.append(_format(line, code))
         else:
             if is_fence and stripped.startswith(in_fence):
@@ -46,9 +54,12 @@ def _format(line: str, values: Mapping[str, str]) -> str:
     return TEMPLATE_FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), line)
 
 
-def _values(candidate: Candidate) -> dict[str, str]:
-    values = dict(candidate.entry.defaults)
-    values.update({k: v for k, v in candidate.captures.items() if v})
+def template_values(candidate: Candidate) -> TemplateValues:
+    """Captured names, falling back to the entry's defaults (which render as plain text)."""
+    values = TemplateValues(candidate.entry.defaults)
+    captured = {k: v for k, v in candidate.captures.items() if v}
+    values.update(captured)
+    values.plain = frozenset(set(candidate.entry.defaults) - set(captured))
     return values
 
 
@@ -79,7 +90,7 @@ def _references(entry: Entry) -> str:
 def render_diagnosis(candidate: Candidate, context: Context, *, primary: bool) -> str:
     """One diagnosis section."""
     entry = candidate.entry
-    values = _values(candidate)
+    values = template_values(candidate)
     heading = "###" if primary else "####"
     parts = [f"{heading} {fill(entry.title, values)}"]
     if entry.kind == "warning":
@@ -90,7 +101,12 @@ def render_diagnosis(candidate: Candidate, context: Context, *, primary: bool) -
         steps = []
         for number, workaround in enumerate(chosen, start=1):
             steps.append(f"**{number}. {fill(workaround.title, values)}**\n\n{fill(workaround.text.strip(), values)}")
-        parts.append("**What to try**\n\n" + "\n\n".join(steps))
+        shown = "\n\n".join(steps[:VISIBLE_WORKAROUNDS])
+        if len(steps) > VISIBLE_WORKAROUNDS:
+            rest = len(steps) - VISIBLE_WORKAROUNDS
+            shown += (f"\n\n<details><summary>{rest} more thing{'s' if rest > 1 else ''} to try</summary>\n\n"
+                      + "\n\n".join(steps[VISIBLE_WORKAROUNDS:]) + "\n\n</details>")
+        parts.append("**What to try**\n\n" + shown)
     notes = version_notes(candidate)
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes))
@@ -111,7 +127,7 @@ def render_comment(verdict: Verdict, context: Context, marker: Marker) -> str | 
     else:
         sections = [render_diagnosis(verdict.diagnoses[0], context, primary=True)]
         for other in verdict.diagnoses[1:]:
-            sections.append("<details><summary>Also found: " + safe_capture(fill(other.entry.title, _values(other)))
+            sections.append("<details><summary>Also found: " + safe_capture(fill(other.entry.title, template_values(other)))
                             .replace("<", "&lt;") + "</summary>\n\n"
                             + render_diagnosis(other, context, primary=False) + "\n\n</details>")
         body = "\n\n---\n\n".join(sections)
@@ -124,7 +140,7 @@ def render_comment(verdict: Verdict, context: Context, marker: Marker) -> str | 
 def render_ask(wrapper: Candidate, context: Context) -> str:
     """Ask once for the output that decides, with the command for the detected toolchain."""
     entry = wrapper.entry
-    values = _values(wrapper)
+    values = template_values(wrapper)
     chosen = choose(entry.ask, context)
     steps = "\n\n".join(f"**{fill(w.title, values)}**\n\n{fill(w.text.strip(), values)}" for w in chosen)
     explanation = fill(entry.explanation.strip(), values) if entry.explanation else (
