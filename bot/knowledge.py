@@ -20,6 +20,8 @@ KINDS = ("diagnosis", "warning", "wrapper")
 WHEN_KEYS = ("os", "arch", "toolchain", "build_system", "libc", "language")
 DEFAULT_LABELS = ("linker-failure",)
 MAX_PATTERN_LENGTH = 2000
+# libyaml's safe loader is ~10x faster than the pure-Python one; both construct plain data only.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -406,7 +408,7 @@ def load_entries(paths: Iterable[Path], root: Path | None = None) -> tuple[list[
     for path in paths:
         shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{shown}: (file): cannot read: {exc}")
             continue
@@ -426,7 +428,7 @@ def parse_entry_texts(files: Mapping[str, str | bytes]) -> tuple[list[Entry], li
     problems: list[str] = []
     for path, text in sorted(files.items()):
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_YAML_LOADER)
         except yaml.YAMLError as exc:
             problems.append(f"{path}: (file): not valid YAML: {' '.join(str(exc).split())}")
             continue

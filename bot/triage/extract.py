@@ -10,10 +10,17 @@ from bot.triage.model import IssueText
 # GitHub caps an issue body at 65,536 characters; other sources (log files on the CLI) pass their own cap.
 ISSUE_TEXT_CAP = 65_536
 MAX_LINE_CHARS = 4_000
+MAX_TITLE_CHARS = 1_000
+# The reporter's comments together: each is capped like a body, but a reporter with hundreds of long
+# comments must not make every re-triage read all of them. The newest comments win (that is where the
+# log the bot asked for lands).
+COMMENTS_TEXT_CAP = 4 * ISSUE_TEXT_CAP
 
 # These expressions are anchored, have no nested quantifiers, and only run on one capped line:
 # they cannot backtrack badly. Knowledge-base signatures never run through `re`.
-_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_ANSI = re.compile(
+    r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
+)
 _CI_PREFIX_LIST = [
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z? ?",  # GitHub Actions
     r"\[ {0,8}\d{1,7}(?:\.\d{1,3})?s\] ",  # OBS / koji [  179s]
@@ -97,7 +104,7 @@ def split_markdown(text: str, source: str) -> list[Line]:
                 lowered = line.lower()
                 details_depth += lowered.count("<details") - lowered.count("</details>")
                 details_depth = max(details_depth, 0)
-        fence_match = _FENCE.match(line)
+        fence_match = _FENCE.match(line) if ("`" in line or "~" in line) else None
         if fence_match:
             marker = fence_match.group(1)
             if fence is None:
@@ -114,21 +121,23 @@ def split_markdown(text: str, source: str) -> list[Line]:
             continue
         region = "code"
         if fence is None:
-            quote = _QUOTE.match(line)
+            quote = _QUOTE.match(line) if line.lstrip(" ")[:1] == ">" else None
             if quote and quote.end() > 0 and ">" in line[: quote.end()]:
                 line = line[quote.end():]
                 region = "quote"
                 qfence = _FENCE.match(line)
                 if qfence:
                     continue
-            elif line.startswith(("    ", "\t")) and (previous_blank or (lines and lines[-1].region == "code")):
+            elif line.startswith(("    ", "\t")) and (
+                previous_blank or (lines and lines[-1].region == "code")
+            ):
                 region = "code"
             elif details_depth > 0:
                 region = "code"
             else:
                 region = "prose"
         previous_blank = not line.strip()
-        for part in _split_json_escaped(line):
+        for part in _split_json_escaped(line) if _JSON_NEWLINE in line else (line,):
             cleaned = strip_line(part)
             if cleaned:
                 lines.append(Line(number, source, cleaned, region))
@@ -137,8 +146,17 @@ def split_markdown(text: str, source: str) -> list[Line]:
 
 def extract(issue: IssueText, cap: int = ISSUE_TEXT_CAP) -> list[Line]:
     """All lines of the title, the body and the reporter's comments, in order."""
-    lines = [Line(0, "title", strip_line(issue.title[:1000]), "title")] if issue.title.strip() else []
+    title = issue.title[:MAX_TITLE_CHARS]
+    lines = [Line(0, "title", strip_line(title), "title")] if title.strip() else []
     lines += split_markdown((issue.body or "")[:cap], "body")
-    for index, comment in enumerate(issue.comments, start=1):
-        lines += split_markdown(comment[:cap], f"comment {index}")
+    budget = max(COMMENTS_TEXT_CAP, cap)
+    kept: list[tuple[int, str]] = []
+    for index in range(len(issue.comments), 0, -1):
+        if budget <= 0:
+            break
+        text = issue.comments[index - 1][: min(cap, budget)]
+        budget -= len(text)
+        kept.append((index, text))
+    for index, text in reversed(kept):
+        lines += split_markdown(text, f"comment {index}")
     return lines
