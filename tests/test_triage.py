@@ -188,3 +188,19 @@ def test_only_confident_entries_supersede(tmp_path: pytest.TempPathFactory) -> N
     kb = load_knowledge_base(root)
     result = triage(IssueText(title="", body="/usr/bin/ld: cannot find -lssl"), kb)
     assert result.class_ids == ["native-cannot-find-library"]
+
+
+def test_mentions_are_kept_verbatim_inside_code_blocks_only() -> None:
+    from bot.triage.render import TemplateValues, fill
+
+    values = TemplateValues({"symbol": "___WSAFDIsSet@8"})
+    text = fill("Missing {symbol}.\n```bat\nfindstr {symbol}\n```", values)
+    assert "findstr ___WSAFDIsSet@8\n" in text
+    assert "`___WSAFDIsSet@\u200b8`" in text
+
+
+def test_body_line_starting_with_fix_is_not_a_fix_statement(kb: KnowledgeBase) -> None:
+    body = "Fix: I set LD_LIBRARY_PATH and tried again, same thing\n```\n/usr/bin/ld: cannot find -lssl\n```"
+    assert triage(IssueText(title="", body=body), kb).decision == "comment"
+    titled = triage(IssueText(title="fix(build): link ssl", body=body), kb)
+    assert titled.decision == "silent"

@@ -21,7 +21,8 @@ CAUTION_RULES: list[tuple[str, str, float]] = [
     ("states-fix", r"(?i)^(?:fix(?:es|ed)?|close[sd]?|resolve[sd]?)\s+#\d+", 0.25),
     # Only counted in pull requests: a PR titled "Fix link error" is the fix, not a report.
     ("pr-fix-title", r"(?i)\b(?:fix(?:e[sd])?|resolve[sd]?|workaround for)\b", 0.2),
-    ("states-fix", r"(?i)^(?:fix|feat|chore|build|ci)(?:\([^)]{0,60}\))?!?:\s", 0.25),
+    # Commit-style titles ("fix(build): ...") only: a body line "Fix: set X" is often the reporter's try.
+    ("title-states-fix", r"(?i)^(?:fix|feat|chore|build|ci)(?:\([^)]{0,60}\))?!?:\s", 0.25),
     ("states-fix", r"(?i)^#{1,4}\s*(?:summary|changes|what (?:this|does this) pr|motivation|test plan)\b", 0.15),
     ("states-fix", r"(?i)\bthis (?:pr|pull request|patch|commit)\b", 0.15),
 ]
@@ -108,7 +109,7 @@ class CompiledKnowledgeBase:
                 version_hits.append((item, hit.groups))
                 continue
             if kind == "caution":
-                if CAUTION_RULES[item][0] == "pr-fix-title" and line.region != "title":
+                if CAUTION_RULES[item][0] in ("pr-fix-title", "title-states-fix") and line.region != "title":
                     continue
                 if line.region in ("prose", "title"):
                     name, _, penalty = CAUTION_RULES[item]

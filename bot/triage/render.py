@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import replace
 
 from bot.knowledge import TEMPLATE_FIELD, Entry, Workaround
 from bot.triage.context import Context
-from bot.triage.decide import Candidate, Verdict, version_notes
+from bot.triage.decide import Candidate, Verdict
+from bot.triage.decide import version_notes as _version_notes
 from bot.triage.marker import Marker
 from bot.triage.scrub import fence_for, safe_capture, safe_line
 
+_PLAIN_VERSION = re.compile(r"v?[0-9A-Za-z.+-]{1,40}")
 GITHUB_COMMENT_LIMIT = 65_536
 SAFE_COMMENT_LIMIT = 60_000
 VISIBLE_WORKAROUNDS = 2  # the rest fold into <details> so the comment stays short
@@ -29,6 +33,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     """Fill `{name}` fields: captures as inline code in prose, raw inside fenced blocks, made safe first."""
     plain = values.plain if isinstance(values, TemplateValues) else frozenset()
     safe = {k: safe_capture(v) for k, v in values.items() if v}
+    raw = {k: safe_capture(v, in_code_block=True) for k, v in values.items() if v}
     out: list[str] = []
     in_fence: str | None = None
     for line in template.split("\n"):
@@ -46,7 +51,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
                 in_fence = None
                 out.append(line)
                 continue
-            out.append(_format(line, safe))
+            out.append(_format(line, raw))
     return "\n".join(out)
 
 
@@ -61,6 +66,17 @@ def template_values(candidate: Candidate) -> TemplateValues:
     values.update(captured)
     values.plain = frozenset(set(candidate.entry.defaults) - set(captured))
     return values
+
+
+def version_notes(candidate: Candidate) -> list[str]:
+    """decide.version_notes with the versions read off the issue made safe to echo: scrubbed, and as
+    inline code unless they are plain version strings (a repository's own `detect` may capture more)."""
+    shown = {index: safe_capture(found) for index, found in candidate.detected_versions.items()}
+    notes = _version_notes(replace(candidate, detected_versions=shown))
+    unusual = {v for v in shown.values() if v and not _PLAIN_VERSION.fullmatch(v)}
+    for found in sorted(unusual, key=len, reverse=True):
+        notes = [note.replace(f"you show {found}", f"you show `{found}`") for note in notes]
+    return notes
 
 
 def choose(workarounds: tuple[Workaround, ...], context: Context) -> list[Workaround]:
@@ -100,7 +116,8 @@ def render_diagnosis(candidate: Candidate, context: Context, *, primary: bool) -
     if chosen:
         steps = []
         for number, workaround in enumerate(chosen, start=1):
-            steps.append(f"**{number}. {fill(workaround.title, values)}**\n\n{fill(workaround.text.strip(), values)}")
+            title, text = fill(workaround.title, values), fill(workaround.text.strip(), values)
+            steps.append(f"**{number}. {title}**\n\n{text}")
         shown = "\n\n".join(steps[:VISIBLE_WORKAROUNDS])
         if len(steps) > VISIBLE_WORKAROUNDS:
             rest = len(steps) - VISIBLE_WORKAROUNDS
@@ -127,13 +144,14 @@ def render_comment(verdict: Verdict, context: Context, marker: Marker) -> str | 
     else:
         sections = [render_diagnosis(verdict.diagnoses[0], context, primary=True)]
         for other in verdict.diagnoses[1:]:
-            sections.append("<details><summary>Also found: " + safe_capture(fill(other.entry.title, template_values(other)))
-                            .replace("<", "&lt;") + "</summary>\n\n"
+            summary = safe_capture(fill(other.entry.title, template_values(other))).replace("<", "&lt;")
+            sections.append(f"<details><summary>Also found: {summary}</summary>\n\n"
                             + render_diagnosis(other, context, primary=False) + "\n\n</details>")
         body = "\n\n---\n\n".join(sections)
     comment = f"{marker.render()}\n{body}\n\n{footer}\n"
     if len(comment) > SAFE_COMMENT_LIMIT:
-        comment = comment[:SAFE_COMMENT_LIMIT] + "\n\n_(comment shortened to fit GitHub's limit)_\n\n" + footer
+        shortened = "\n\n_(comment shortened to fit GitHub's limit)_\n\n"
+        comment = comment[:SAFE_COMMENT_LIMIT] + shortened + footer
     return comment
 
 
@@ -144,7 +162,7 @@ def render_ask(wrapper: Candidate, context: Context) -> str:
     chosen = choose(entry.ask, context)
     steps = "\n\n".join(f"**{fill(w.title, values)}**\n\n{fill(w.text.strip(), values)}" for w in chosen)
     explanation = fill(entry.explanation.strip(), values) if entry.explanation else (
-        "This line is a summary printed after the real error: it says the link failed, not why.")
+        "This line is a summary printed after the real error: it says that something failed, not why.")
     return (
         "### The log stops before the decisive error\n\n"
         f"{explanation}\n\n"
