@@ -17,19 +17,42 @@ from bot.knowledge import default_knowledge_dir, load_knowledge_base
 from bot.triage import compile_knowledge_base, triage
 from bot.triage.model import IssueText
 
-ERROR = "/usr/bin/ld: cannot find -lssl: No such file or directory\ncollect2: error: ld returned 1 exit status\n"
+ERROR = (
+    "/usr/bin/ld: cannot find -lssl: No such file or directory\ncollect2: error: ld returned 1 exit status\n"
+)
 
 
 def build_log(megabytes: float, seed: int = 1) -> str:
     """A realistic-looking compile log of about `megabytes` MB ending in a linker error."""
     rng = random.Random(seed)
-    words = ["gcc", "-O2", "-Wall", "-fPIC", "-I/usr/include", "src/module.c", "-o", "build/obj.o", "CC", "LD",
-             "warning:", "unused", "variable", "[-Wunused-variable]", "note:", "in", "expansion", "of", "macro"]
+    words = [
+        "gcc",
+        "-O2",
+        "-Wall",
+        "-fPIC",
+        "-I/usr/include",
+        "src/module.c",
+        "-o",
+        "build/obj.o",
+        "CC",
+        "LD",
+        "warning:",
+        "unused",
+        "variable",
+        "[-Wunused-variable]",
+        "note:",
+        "in",
+        "expansion",
+        "of",
+        "macro",
+    ]
     lines = []
     size = 0
     target = int(megabytes * 1_000_000)
     while size < target:
-        line = f"2024-05-01T10:00:{rng.randint(10, 59)}.1234567Z " + " ".join(rng.choice(words) for _ in range(14))
+        line = f"2024-05-01T10:00:{rng.randint(10, 59)}.1234567Z " + " ".join(
+            rng.choice(words) for _ in range(14)
+        )
         lines.append(line)
         size += len(line) + 1
     return "\n".join(lines) + "\n" + ERROR
@@ -47,8 +70,10 @@ def timed(label: str, text: str, kb: object, cap: int) -> None:
     result = triage(IssueText(title="", body=text), kb, cap=cap)  # type: ignore[arg-type]
     elapsed, cpu_elapsed = time.perf_counter() - start, time.process_time() - cpu
     mb = len(text.encode()) / 1e6
-    print(f"{label:40} {mb:6.2f} MB  wall {elapsed * 1000:7.1f} ms  cpu {cpu_elapsed * 1000:7.1f} ms  "
-          f"{mb / max(cpu_elapsed, 1e-9):6.1f} MB/s cpu  -> {result.decision} {result.class_ids}")
+    print(
+        f"{label:40} {mb:6.2f} MB  wall {elapsed * 1000:7.1f} ms  cpu {cpu_elapsed * 1000:7.1f} ms  "
+        f"{mb / max(cpu_elapsed, 1e-9):6.1f} MB/s cpu  -> {result.decision} {result.class_ids}"
+    )
 
 
 def main() -> None:
@@ -63,8 +88,10 @@ def main() -> None:
     load_s = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"knowledge base: {len(kb.entries)} entries, {len(compiled.pattern_set.patterns)} patterns, "
-          f"loaded and compiled in {load_s * 1000:.0f} ms (peak Python heap {peak / 1e6:.1f} MB)")
+    print(
+        f"knowledge base: {len(kb.entries)} entries, {len(compiled.pattern_set.patterns)} patterns, "
+        f"loaded and compiled in {load_s * 1000:.0f} ms (peak Python heap {peak / 1e6:.1f} MB)"
+    )
     log = build_log(args.mb)
     timed(f"{args.mb:g} MB build log (cold DFA)", log, kb, cap=64 << 20)
     timed(f"{args.mb:g} MB build log (warm, as in a server)", log, kb, cap=64 << 20)

@@ -108,8 +108,10 @@ def cmd_kb_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     failures, counts = check_examples(kb)
     for failure in failures:
         out.write(f"FAIL {failure}\n")
-    out.write(f"{len(kb.entries)} entries, {counts['positive']} positive and {counts['negative']} negative "
-              f"examples run, {len(failures)} failed\n")
+    out.write(
+        f"{len(kb.entries)} entries, {counts['positive']} positive and {counts['negative']} negative "
+        f"examples run, {len(failures)} failed\n"
+    )
     return 1 if failures else 0
 
 
@@ -122,8 +124,18 @@ def cmd_kb_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(catalogue_markdown(kb))
     elif args.json:
         for entry in kb.entries:
-            out.write(json.dumps({"id": entry.id, "title": entry.title, "ecosystem": entry.ecosystem,
-                                  "kind": entry.kind, "path": entry.path}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "id": entry.id,
+                        "title": entry.title,
+                        "ecosystem": entry.ecosystem,
+                        "kind": entry.kind,
+                        "path": entry.path,
+                    }
+                )
+                + "\n"
+            )
     else:
         for entry in kb.entries:
             out.write(f"{entry.id:55} {entry.kind:9} {entry.title}\n")
@@ -183,7 +195,9 @@ def cmd_jobs(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `python -m bot`."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument("--knowledge", type=Path, default=None, help="knowledge-base folder (default: knowledge/)")
+    parser.add_argument(
+        "--knowledge", type=Path, default=None, help="knowledge-base folder (default: knowledge/)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the webhook server on $PORT")
@@ -199,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = kb_sub.add_parser("check", help="validate every entry and run its examples")
     check.set_defaults(func=cmd_kb_check)
     listing = kb_sub.add_parser("list", help="list the entries")
-    listing.add_argument("--markdown", action="store_true", help="the browsable catalogue (docs/knowledge.md)")
+    listing.add_argument(
+        "--markdown", action="store_true", help="the browsable catalogue (docs/knowledge.md)"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per entry")
     listing.set_defaults(func=cmd_kb_list)
 

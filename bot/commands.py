@@ -27,9 +27,13 @@ COMMANDS: dict[str, CommandSpec] = {
     spec.name: spec
     for spec in (
         CommandSpec("help", "help", "the commands enabled here and who may run each", False, 0),
-        CommandSpec("explain", "explain <class-id>", "explanation and workarounds of a failure class", False, 1),
+        CommandSpec(
+            "explain", "explain <class-id>", "explanation and workarounds of a failure class", False, 1
+        ),
         CommandSpec("why", "why", "which lines matched which signature, and what was ruled out", False, 0),
-        CommandSpec("retry", "retry", "triage the title, body and the reporter's comments again now", True, 0),
+        CommandSpec(
+            "retry", "retry", "triage the title, body and the reporter's comments again now", True, 0
+        ),
         CommandSpec("wrong", "wrong [<class-id>]", "record that the diagnosis is wrong and hide it", True, 1),
         CommandSpec("mute", "mute", "stop the bot on this issue", True, 0),
         CommandSpec("unmute", "unmute", "resume the bot on this issue", True, 0),
@@ -79,7 +83,11 @@ def parse_commands(body: str | None, prefix: str = DEFAULT_PREFIX) -> list[Comma
         line = raw[:1000]
         fence_match = _FENCE.match(line)
         if fence is not None:
-            if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence):
+            if (
+                fence_match
+                and fence_match.group(1)[0] == fence[0]
+                and len(fence_match.group(1)) >= len(fence)
+            ):
                 fence = None
             continue
         if fence_match:
@@ -89,7 +97,7 @@ def parse_commands(body: str | None, prefix: str = DEFAULT_PREFIX) -> list[Comma
             end = line.find("-->")
             if end < 0:
                 continue
-            line = line[end + 3:]
+            line = line[end + 3 :]
             in_html_comment = False
         while "<!--" in line:
             start = line.find("<!--")
@@ -98,7 +106,7 @@ def parse_commands(body: str | None, prefix: str = DEFAULT_PREFIX) -> list[Comma
                 line = line[:start]
                 in_html_comment = True
                 break
-            line = line[:start] + " " + line[end + 3:]
+            line = line[:start] + " " + line[end + 3 :]
         if line.startswith(("    ", "\t")):
             continue  # an indented code block
         stripped = line.strip()
@@ -108,7 +116,7 @@ def parse_commands(body: str | None, prefix: str = DEFAULT_PREFIX) -> list[Comma
             stripped = _INLINE_CODE.sub(" ", stripped).strip()
         if not stripped.lower().startswith(lower_prefix):
             continue
-        rest = stripped[len(prefix):]
+        rest = stripped[len(prefix) :]
         if rest and not rest[0].isspace():
             continue  # "/linkers" or "/linker-foo" is not our prefix
         words = rest.split()
@@ -120,14 +128,22 @@ def parse_commands(body: str | None, prefix: str = DEFAULT_PREFIX) -> list[Comma
             if spec is None:
                 found.append(Unknown(words[0][:40], number))
             else:
-                found.append(Command(name, tuple(w[:100] for w in words[1 : 1 + min(spec.max_args, MAX_ARGS)]),
-                                     number, stripped[:200]))
+                found.append(
+                    Command(
+                        name,
+                        tuple(w[:100] for w in words[1 : 1 + min(spec.max_args, MAX_ARGS)]),
+                        number,
+                        stripped[:200],
+                    )
+                )
         if len(found) >= MAX_COMMANDS_PER_COMMENT:
             break
     return found
 
 
-def new_commands(before: str | None, after: str | None, prefix: str = DEFAULT_PREFIX) -> list[Command | Unknown]:
+def new_commands(
+    before: str | None, after: str | None, prefix: str = DEFAULT_PREFIX
+) -> list[Command | Unknown]:
     """The commands an edit added: those in `after` beyond the ones `before` already had."""
     seen = Counter(_identity(c) for c in parse_commands(before, prefix))
     added: list[Command | Unknown] = []

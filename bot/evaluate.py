@@ -45,8 +45,10 @@ def load_case(path: Path) -> tuple[IssueText, set[str]]:
     source = str(data.get("source", ""))
     match = _SOURCE.search(source)
     issue = IssueText(
-        title=str(data.get("title") or ""), body=str(data.get("body") or ""),
-        repo=match.group(1) if match else "", is_pull_request=bool(match and match.group(2) == "pull"),
+        title=str(data.get("title") or ""),
+        body=str(data.get("body") or ""),
+        repo=match.group(1) if match else "",
+        is_pull_request=bool(match and match.group(2) == "pull"),
     )
     return issue, expected
 
@@ -70,28 +72,36 @@ def report(cases: list[Case], area: str | None = None, verbose: bool = False) ->
         tp += len(case.predicted & case.expected)
         fp += len(case.predicted - case.expected)
         fn += len(case.expected - case.predicted)
-    out.append(f"overall: precision {tp / max(tp + fp, 1):.3f} ({tp} right, {fp} wrong), "
-               f"recall {tp / max(tp + fn, 1):.3f} ({fn} missed) over {len(cases)} issues")
+    out.append(
+        f"overall: precision {tp / max(tp + fp, 1):.3f} ({tp} right, {fp} wrong), "
+        f"recall {tp / max(tp + fn, 1):.3f} ({fn} missed) over {len(cases)} issues"
+    )
     for name in sorted({c.area for c in cases}):
         group = [c for c in cases if c.area == name]
         gtp = sum(len(c.predicted & c.expected) for c in group)
         gfp = sum(len(c.predicted - c.expected) for c in group)
         gfn = sum(len(c.expected - c.predicted) for c in group)
-        out.append(f"  {name:9} issues {len(group):3}  precision {gtp / max(gtp + gfp, 1):.3f}  "
-                   f"recall {gtp / max(gtp + gfn, 1):.3f}  (tp {gtp}, fp {gfp}, fn {gfn})")
+        out.append(
+            f"  {name:9} issues {len(group):3}  precision {gtp / max(gtp + gfp, 1):.3f}  "
+            f"recall {gtp / max(gtp + gfn, 1):.3f}  (tp {gtp}, fp {gfp}, fn {gfn})"
+        )
     nones = [c for c in cases if not c.expected]
     diagnosed = [c for c in nones if c.predicted]
     asked = [c for c in nones if c.decision == "ask"]
-    out.append(f"none cases: {len(nones)}, diagnosed {len(diagnosed)} ({len(diagnosed) / max(len(nones), 1):.1%}), "
-               f"asked {len(asked)}")
+    out.append(
+        f"none cases: {len(nones)}, diagnosed {len(diagnosed)} ({len(diagnosed) / max(len(nones), 1):.1%}), "
+        f"asked {len(asked)}"
+    )
     shown = [c for c in cases if area is None or c.area == area]
     wrong = [c for c in shown if c.predicted - c.expected]
     missed = [c for c in shown if c.expected - c.predicted]
     if wrong:
         out.append("\nfalse positives:")
         for c in wrong:
-            out.append(f"  {c.path.name}: said {sorted(c.predicted - c.expected)}; expected "
-                       f"{sorted(c.expected) or 'none'}")
+            out.append(
+                f"  {c.path.name}: said {sorted(c.predicted - c.expected)}; expected "
+                f"{sorted(c.expected) or 'none'}"
+            )
             if verbose:
                 out += _evidence(c)
     if missed:

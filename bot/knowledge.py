@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from bot.errors import KnowledgeError
 from bot import patterns
+from bot.errors import KnowledgeError
 
 ECOSYSTEMS = ("go", "native", "runtime")
 KINDS = ("diagnosis", "warning", "wrapper")
@@ -141,8 +141,9 @@ class _Problems:
         self.items.append(f"{self.path}: {key}: {problem}")
 
 
-def _check_keys(obj: Mapping[str, Any], allowed: Iterable[str], required: Iterable[str], where: str,
-                problems: _Problems) -> None:
+def _check_keys(
+    obj: Mapping[str, Any], allowed: Iterable[str], required: Iterable[str], where: str, problems: _Problems
+) -> None:
     allowed_set = set(allowed)
     for key in obj:
         if key not in allowed_set:
@@ -217,11 +218,13 @@ def _parse_workarounds(raw: list[Any], key: str, problems: _Problems) -> tuple[W
             problems.add(f"{key}[{i}]", "must be a mapping with title and text")
             continue
         _check_keys(item, ("title", "text", "when"), ("title", "text"), where, problems)
-        result.append(Workaround(
-            title=_str(item, "title", where, problems),
-            text=_str(item, "text", where, problems),
-            when=_parse_when(item.get("when"), where + "when", problems),
-        ))
+        result.append(
+            Workaround(
+                title=_str(item, "title", where, problems),
+                text=_str(item, "text", where, problems),
+                when=_parse_when(item.get("when"), where + "when", problems),
+            )
+        )
     return tuple(result)
 
 
@@ -240,13 +243,32 @@ def _parse_examples(raw: list[Any], key: str, problems: _Problems) -> tuple[Exam
         if not isinstance(captures, dict):
             problems.add(where + "captures", "must be a mapping")
             captures = {}
-        result.append(Example(_str(item, "text", where, problems), {str(k): str(v) for k, v in captures.items()}))
+        result.append(
+            Example(_str(item, "text", where, problems), {str(k): str(v) for k, v in captures.items()})
+        )
     return tuple(result)
 
 
-ENTRY_KEYS = ("id", "title", "ecosystem", "kind", "specificity", "summary", "signatures", "requires",
-              "excludes", "supersedes", "explanation", "defaults", "workarounds", "ask", "fixed_in",
-              "references", "labels", "examples")
+ENTRY_KEYS = (
+    "id",
+    "title",
+    "ecosystem",
+    "kind",
+    "specificity",
+    "summary",
+    "signatures",
+    "requires",
+    "excludes",
+    "supersedes",
+    "explanation",
+    "defaults",
+    "workarounds",
+    "ask",
+    "fixed_in",
+    "references",
+    "labels",
+    "examples",
+)
 
 
 def parse_entry(data: Any, path: str) -> tuple[Entry | None, list[str]]:
@@ -255,7 +277,9 @@ def parse_entry(data: Any, path: str) -> tuple[Entry | None, list[str]]:
     if not isinstance(data, dict):
         problems.add("(top level)", "must be a mapping")
         return None, problems.items
-    _check_keys(data, ENTRY_KEYS, ("id", "title", "ecosystem", "kind", "signatures", "examples"), "", problems)
+    _check_keys(
+        data, ENTRY_KEYS, ("id", "title", "ecosystem", "kind", "signatures", "examples"), "", problems
+    )
     entry_id = _str(data, "id", "", problems)
     if entry_id and (not entry_id.replace("-", "").isalnum() or entry_id != entry_id.lower()):
         problems.add("id", "must be lower-case words joined by '-'")
@@ -336,7 +360,9 @@ def parse_entry(data: Any, path: str) -> tuple[Entry | None, list[str]]:
         if not isinstance(raw, dict):
             problems.add(f"fixed_in[{i}]", "must be a mapping")
             continue
-        _check_keys(raw, ("component", "version", "detect", "note"), ("component", "version"), where, problems)
+        _check_keys(
+            raw, ("component", "version", "detect", "note"), ("component", "version"), where, problems
+        )
         detect = raw.get("detect")
         if detect is not None:
             if not isinstance(detect, str):
@@ -346,8 +372,14 @@ def parse_entry(data: Any, path: str) -> tuple[Entry | None, list[str]]:
                 _check_pattern(detect, where + "detect", problems)
                 if "(?P<version>" not in detect:
                     problems.add(where + "detect", "must capture a (?P<version>...) group")
-        fixed_in.append(FixedIn(_str(raw, "component", where, problems), str(raw.get("version", "")),
-                                detect, _str(raw, "note", where, problems)))
+        fixed_in.append(
+            FixedIn(
+                _str(raw, "component", where, problems),
+                str(raw.get("version", "")),
+                detect,
+                _str(raw, "note", where, problems),
+            )
+        )
 
     references = []
     for i, raw in enumerate(_list(data, "references", "", problems)):
@@ -383,9 +415,11 @@ def parse_entry(data: Any, path: str) -> tuple[Entry | None, list[str]]:
     for sig in signatures:
         captured |= patterns.group_names(sig.pattern)
     captured |= {"version_found"}
-    for label, text in [("explanation", explanation), ("title", _str(data, "title", "", problems))] + [
-        (f"workarounds[{i}].text", w.text) for i, w in enumerate(workarounds)
-    ] + [(f"ask[{i}].text", w.text) for i, w in enumerate(ask)]:
+    for label, text in (
+        [("explanation", explanation), ("title", _str(data, "title", "", problems))]
+        + [(f"workarounds[{i}].text", w.text) for i, w in enumerate(workarounds)]
+        + [(f"ask[{i}].text", w.text) for i, w in enumerate(ask)]
+    ):
         missing = template_fields(text) - captured
         for name in sorted(missing):
             problems.add(label, f"uses {{{name}}} which no signature captures and defaults does not give")
@@ -393,11 +427,26 @@ def parse_entry(data: Any, path: str) -> tuple[Entry | None, list[str]]:
     if problems.items:
         return None, problems.items
     return Entry(
-        id=entry_id, title=_str(data, "title", "", problems), ecosystem=ecosystem, kind=kind,
-        specificity=specificity, summary=_str(data, "summary", "", problems), signatures=tuple(signatures),
-        requires=requires, excludes=excludes, supersedes=supersedes, explanation=explanation,
-        defaults=defaults, workarounds=workarounds, ask=ask, fixed_in=tuple(fixed_in),
-        references=tuple(references), labels=labels, positive=positive, negative=negative, path=path,
+        id=entry_id,
+        title=_str(data, "title", "", problems),
+        ecosystem=ecosystem,
+        kind=kind,
+        specificity=specificity,
+        summary=_str(data, "summary", "", problems),
+        signatures=tuple(signatures),
+        requires=requires,
+        excludes=excludes,
+        supersedes=supersedes,
+        explanation=explanation,
+        defaults=defaults,
+        workarounds=workarounds,
+        ask=ask,
+        fixed_in=tuple(fixed_in),
+        references=tuple(references),
+        labels=labels,
+        positive=positive,
+        negative=negative,
+        path=path,
     ), []
 
 

@@ -133,8 +133,9 @@ class PatternSet:
         hits.sort(key=lambda h: (h.line, h.index))
         return hits
 
-    def _locate(self, index: int, first: int, chunk: bytes, starts: list[int],
-                lines: Sequence[str]) -> Iterator[Hit]:
+    def _locate(
+        self, index: int, first: int, chunk: bytes, starts: list[int], lines: Sequence[str]
+    ) -> Iterator[Hit]:
         """The hits of one pattern in a chunk; a match spanning lines is redone line by line."""
         for match in self._multiline[index].finditer(chunk):
             row = bisect.bisect_right(starts, match.start()) - 1

@@ -68,8 +68,19 @@ class RepoConfig:
 
 DEFAULT_CONFIG = RepoConfig()
 
-_KEYS = ("enabled", "mode", "labels", "min_confidence", "disabled_classes", "pull_requests", "ignore_authors",
-         "ignore_labels", "command_prefix", "disabled_commands", "knowledge_dir")
+_KEYS = (
+    "enabled",
+    "mode",
+    "labels",
+    "min_confidence",
+    "disabled_classes",
+    "pull_requests",
+    "ignore_authors",
+    "ignore_labels",
+    "command_prefix",
+    "disabled_commands",
+    "knowledge_dir",
+)
 
 
 def _strings(value: Any, key: str, problems: list[str]) -> tuple[str, ...]:
@@ -130,7 +141,9 @@ def parse_config(text: str | bytes, source: str = "repository") -> tuple[RepoCon
         if key in data:
             values[key] = frozenset(_strings(data[key], key, problems))
     if "disabled_commands" in data:
-        disabled = frozenset(s.lower() for s in _strings(data["disabled_commands"], "disabled_commands", problems))
+        disabled = frozenset(
+            s.lower() for s in _strings(data["disabled_commands"], "disabled_commands", problems)
+        )
         unknown = disabled - set(COMMANDS)
         if unknown:
             problems.append(f"disabled_commands: unknown command(s) {', '.join(sorted(unknown))}")
@@ -142,13 +155,23 @@ def parse_config(text: str | bytes, source: str = "repository") -> tuple[RepoCon
             problems.append(f"pull_requests: must be one of {', '.join(PULL_REQUEST_POLICIES)}")
     if "command_prefix" in data:
         prefix = data["command_prefix"]
-        if isinstance(prefix, str) and prefix.startswith("/") and 2 <= len(prefix) <= 30 and " " not in prefix:
+        if (
+            isinstance(prefix, str)
+            and prefix.startswith("/")
+            and 2 <= len(prefix) <= 30
+            and " " not in prefix
+        ):
             values["command_prefix"] = prefix
         else:
             problems.append("command_prefix: must start with '/' and be one word of 2 to 30 characters")
     if "knowledge_dir" in data:
         folder = data["knowledge_dir"]
-        if isinstance(folder, str) and folder and not folder.startswith("/") and ".." not in folder.split("/"):
+        if (
+            isinstance(folder, str)
+            and folder
+            and not folder.startswith("/")
+            and ".." not in folder.split("/")
+        ):
             values["knowledge_dir"] = folder.strip("/")
         else:
             problems.append("knowledge_dir: must be a relative folder inside the repository")

@@ -56,8 +56,12 @@ def test_match_json_lines_contract(tmp_path: Path) -> None:
 
 
 def test_match_reads_webhook_payloads(tmp_path: Path) -> None:
-    payload = {"action": "opened", "issue": {"title": "t", "body": None, "number": 1, "user": {"login": "a"}},
-               "comment": {"body": f"```\n{PUREGO}\n```"}, "repository": {"full_name": "o/r"}}
+    payload = {
+        "action": "opened",
+        "issue": {"title": "t", "body": None, "number": 1, "user": {"login": "a"}},
+        "comment": {"body": f"```\n{PUREGO}\n```"},
+        "repository": {"full_name": "o/r"},
+    }
     path = tmp_path / "event.json"
     path.write_text(json.dumps(payload))
     code, out, _ = run("match", "--json", str(path))
@@ -87,7 +91,9 @@ def test_kb_check_passes_on_fixture() -> None:
 def test_kb_check_fails_on_a_failing_example(tmp_path: Path) -> None:
     shutil.copytree(FIXTURE_KB_DIR, tmp_path / "kb")
     path = tmp_path / "kb" / "native" / "native-cannot-find-library.yaml"
-    path.write_text(path.read_text().replace('"ld: library not found for -lintl', '"ld: library found for -lintl'))
+    path.write_text(
+        path.read_text().replace('"ld: library not found for -lintl', '"ld: library found for -lintl')
+    )
     out, err = io.StringIO(), io.StringIO()
     code = main(["--knowledge", str(tmp_path / "kb"), "kb", "check"], out=out, err=err)
     assert code == 1
@@ -110,7 +116,14 @@ def test_kb_list_markdown() -> None:
 
 
 def test_python_m_bot_runs_as_a_module() -> None:
-    proc = subprocess.run([sys.executable, "-m", "bot", "--knowledge", str(FIXTURE_KB_DIR), "match", "-"],
-                          input=PUREGO, capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "--knowledge", str(FIXTURE_KB_DIR), "match", "-"],
+        input=PUREGO,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "linkmode=internal" in proc.stdout

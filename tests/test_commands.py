@@ -18,8 +18,10 @@ def names(body: str, prefix: str = "/linker") -> list[str]:
         ("/linker explain native-cannot-find-library", ["explain native-cannot-find-library"]),
         ("/LINKER Why", ["why"]),
         ("  /linker retry  ", ["retry"]),
-        ("thanks!\n/linker wrong runtime-glibc-version-not-found\n/linker mute", [
-            "wrong runtime-glibc-version-not-found", "mute"]),
+        (
+            "thanks!\n/linker wrong runtime-glibc-version-not-found\n/linker mute",
+            ["wrong runtime-glibc-version-not-found", "mute"],
+        ),
         ("please run /linker retry", []),  # not at the start of a line
         ("```\n/linker retry\n```", []),
         ("~~~\n/linker retry\n~~~\n/linker why", ["why"]),
@@ -92,7 +94,8 @@ def test_permissions(command: str, is_author: bool, role: str | None, allowed: b
 
 def test_closest() -> None:
     assert closest("native-cannot-find-libary", ["native-cannot-find-library", "go-x"]) == [
-        "native-cannot-find-library"]
+        "native-cannot-find-library"
+    ]
 
 
 def test_unknown_word_is_capped() -> None:

@@ -56,7 +56,10 @@ def test_private_key_blocks_are_dropped() -> None:
 def test_title_body_and_comments_are_sources() -> None:
     lines = extract(IssueText(title="Build fails", body="one", comments=("two",)))
     assert [(line.source, line.number, line.region) for line in lines] == [
-        ("title", 0, "title"), ("body", 1, "prose"), ("comment 1", 1, "prose")]
+        ("title", 0, "title"),
+        ("body", 1, "prose"),
+        ("comment 1", 1, "prose"),
+    ]
 
 
 def test_details_block_counts_as_log() -> None:

@@ -7,8 +7,25 @@ from hypothesis import strategies as st
 
 from bot.commands import MAX_COMMANDS_PER_COMMENT, Command, new_commands, parse_commands
 
-pieces = st.sampled_from(["/linker why", "/linker retry", "/linker", "```", "~~~", "> ", "<!--", "-->", "`", "\n",
-                          "    ", "\r\n", "/linker wrong x", " ", "text"])
+pieces = st.sampled_from(
+    [
+        "/linker why",
+        "/linker retry",
+        "/linker",
+        "```",
+        "~~~",
+        "> ",
+        "<!--",
+        "-->",
+        "`",
+        "\n",
+        "    ",
+        "\r\n",
+        "/linker wrong x",
+        " ",
+        "text",
+    ]
+)
 bodies = st.lists(st.one_of(pieces, st.text(max_size=20)), max_size=40).map("".join)
 
 

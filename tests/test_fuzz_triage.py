@@ -24,12 +24,31 @@ ERROR_LINES = [
     "collect2: error: ld returned 1 exit status",
     "dlopen: unhandled relocation for purego_dlopen (type 46 (SDYNIMPORT) rtype 7 (R_CALL))",
 ]
-NASTY = ["@octocat", "@org/team", "ghp_" + "a" * 36, "/home/jane/", "jane@example.com", "```", "~~~", "<img src=x>",
-         "<!--", "-->", "> ", "\r", "\x1b[31m", "\\n", "<details>", "[link](https://evil.example)", "\u202e", "\x00"]
+NASTY = [
+    "@octocat",
+    "@org/team",
+    "ghp_" + "a" * 36,
+    "/home/jane/",
+    "jane@example.com",
+    "```",
+    "~~~",
+    "<img src=x>",
+    "<!--",
+    "-->",
+    "> ",
+    "\r",
+    "\x1b[31m",
+    "\\n",
+    "<details>",
+    "[link](https://evil.example)",
+    "\u202e",
+    "\x00",
+]
 
 text_parts = st.one_of(st.sampled_from(ERROR_LINES), st.sampled_from(NASTY), st.text(max_size=40))
-issue_text = st.lists(text_parts, max_size=30).map(lambda parts: "".join(p + ("\n" if i % 3 else " ")
-                                                                        for i, p in enumerate(parts)))
+issue_text = st.lists(text_parts, max_size=30).map(
+    lambda parts: "".join(p + ("\n" if i % 3 else " ") for i, p in enumerate(parts))
+)
 
 
 def check_comment(comment: str | None) -> None:

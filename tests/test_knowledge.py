@@ -47,14 +47,29 @@ def _mutated(**changes: Any) -> dict[str, Any]:
         (_mutated(ecosystem="java"), "ecosystem: must be one of"),
         (_mutated(id="native-other"), "id: must equal the file name"),
         (_mutated(specificity=500), "specificity: must be an integer"),
-        (_mutated(signatures=[{"name": "x", "pattern": "(a)\\1"}]), "signatures[0].pattern: not a linear-time"),
-        (_mutated(signatures=[{"name": "x", "pattern": "(?<=a)b"}]), "signatures[0].pattern: not a linear-time"),
-        (_mutated(signatures=[{"name": "x", "pattern": "a", "speed": 1}]), "signatures[0].speed: unknown key"),
+        (
+            _mutated(signatures=[{"name": "x", "pattern": "(a)\\1"}]),
+            "signatures[0].pattern: not a linear-time",
+        ),
+        (
+            _mutated(signatures=[{"name": "x", "pattern": "(?<=a)b"}]),
+            "signatures[0].pattern: not a linear-time",
+        ),
+        (
+            _mutated(signatures=[{"name": "x", "pattern": "a", "speed": 1}]),
+            "signatures[0].speed: unknown key",
+        ),
         (_mutated(explanation="uses {missing}"), "explanation: uses {missing}"),
         (_mutated(references=[{"title": "t", "url": "http://x"}]), "references[0].url: must be an https"),
         (_mutated(examples={"positive": ["a"], "negative": ["b"]}), "at least two positive"),
-        (_mutated(workarounds=[{"title": "t", "text": "x", "when": {"planet": "mars"}}]), "when.planet: unknown key"),
-        (_mutated(fixed_in=[{"component": "x", "version": "1", "detect": "x (\\d+)"}]), "must capture a (?P<version>"),
+        (
+            _mutated(workarounds=[{"title": "t", "text": "x", "when": {"planet": "mars"}}]),
+            "when.planet: unknown key",
+        ),
+        (
+            _mutated(fixed_in=[{"component": "x", "version": "1", "detect": "x (\\d+)"}]),
+            "must capture a (?P<version>",
+        ),
         (_mutated(workarounds=None), "workarounds: required"),
     ],
 )

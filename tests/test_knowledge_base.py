@@ -28,7 +28,8 @@ def test_every_example_passes(kb: KnowledgeBase) -> None:
 def test_catalogue_is_in_sync(kb: KnowledgeBase) -> None:
     catalogue = ROOT / "docs" / "knowledge.md"
     assert catalogue.read_text(encoding="utf-8") == catalogue_markdown(kb), (
-        "docs/knowledge.md is stale: run  python -m bot kb list --markdown > docs/knowledge.md")
+        "docs/knowledge.md is stale: run  python -m bot kb list --markdown > docs/knowledge.md"
+    )
 
 
 def test_every_class_of_the_notes_has_an_entry(kb: KnowledgeBase) -> None:

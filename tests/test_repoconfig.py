@@ -12,7 +12,10 @@ def test_example_config_is_valid() -> None:
     assert problems == []
     assert config.mode == "comment" and config.source == "repository"
     assert "native-ld-execstack-rwx-warning" in config.disabled_classes
-    assert config.labels_for("runtime-glibc-version-not-found", "runtime", ("x",)) == ["linker-failure", "glibc"]
+    assert config.labels_for("runtime-glibc-version-not-found", "runtime", ("x",)) == [
+        "linker-failure",
+        "glibc",
+    ]
     assert config.labels_for("go-foo", "go", ("x",)) == ["linker-failure", "area/cgo"]
     assert config.labels_for("native-foo", "native", ("x",)) == ["linker-failure"]
     assert config.knowledge_dir == ".github/linker-triage"

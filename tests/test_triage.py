@@ -62,8 +62,11 @@ def test_excludes_rule_an_entry_out(kb: KnowledgeBase) -> None:
 
 
 def test_reporter_comment_brings_the_log(kb: KnowledgeBase) -> None:
-    issue = IssueText(title="", body="collect2: error: ld returned 1 exit status",
-                      comments=("here:\n```\n/usr/bin/ld: cannot find -lcrypto\n```",))
+    issue = IssueText(
+        title="",
+        body="collect2: error: ld returned 1 exit status",
+        comments=("here:\n```\n/usr/bin/ld: cannot find -lcrypto\n```",),
+    )
     result = triage(issue, kb)
     assert result.decision == "comment"
     assert result.matches[0].evidence[0].source == "comment 1"
@@ -166,7 +169,8 @@ def test_defaults_render_as_plain_text_and_captures_as_code() -> None:
     values = TemplateValues({"library": "ssl", "symbol": "the symbol"})
     values.plain = frozenset({"symbol"})
     assert fill("{library} and {symbol}\n```sh\napt install lib{library}-dev\n```", values) == (
-        "`ssl` and the symbol\n```sh\napt install libssl-dev\n```")
+        "`ssl` and the symbol\n```sh\napt install libssl-dev\n```"
+    )
 
 
 def test_only_confident_entries_supersede(tmp_path: pytest.TempPathFactory) -> None:
@@ -181,9 +185,13 @@ def test_only_confident_entries_supersede(tmp_path: pytest.TempPathFactory) -> N
     root = Path(str(tmp_path)) / "kb"
     shutil.copytree(FIXTURE_KB_DIR, root)
     weak = yaml.safe_load((root / "native" / "native-cannot-find-library.yaml").read_text())
-    weak.update(id="native-weak-specific", specificity=90, supersedes=["native-cannot-find-library"],
-                signatures=[{"name": "weak", "pattern": "cannot find -l(?P<library>ssl)", "confidence": 0.4}],
-                excludes=[])
+    weak.update(
+        id="native-weak-specific",
+        specificity=90,
+        supersedes=["native-cannot-find-library"],
+        signatures=[{"name": "weak", "pattern": "cannot find -l(?P<library>ssl)", "confidence": 0.4}],
+        excludes=[],
+    )
     (root / "native" / "native-weak-specific.yaml").write_text(yaml.safe_dump(weak))
     kb = load_knowledge_base(root)
     result = triage(IssueText(title="", body="/usr/bin/ld: cannot find -lssl"), kb)

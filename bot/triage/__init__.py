@@ -42,8 +42,14 @@ def input_hash(issue: IssueText) -> str:
     return digest.hexdigest()[:16]
 
 
-def triage(issue: IssueText, kb: KnowledgeBase, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-           disabled: frozenset[str] = frozenset(), cap: int = ISSUE_TEXT_CAP) -> TriageResult:
+def triage(
+    issue: IssueText,
+    kb: KnowledgeBase,
+    *,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    disabled: frozenset[str] = frozenset(),
+    cap: int = ISSUE_TEXT_CAP,
+) -> TriageResult:
     """Find the failure in an issue and decide what to say about it."""
     compiled = compile_knowledge_base(kb)
     lines = extract(issue, cap=cap)
@@ -51,26 +57,34 @@ def triage(issue: IssueText, kb: KnowledgeBase, *, min_confidence: float = DEFAU
     verdict = decide(issue, scan, min_confidence=min_confidence, disabled=disabled)
     digest = input_hash(issue)
     shown = verdict.diagnoses if verdict.decision == "comment" else verdict.wrappers[:1]
-    marker = Marker(kind="ask" if verdict.decision == "ask" else "diagnosis",
-                    classes=tuple(c.entry.id for c in shown), input_hash=digest, kb_version=kb.version)
+    marker = Marker(
+        kind="ask" if verdict.decision == "ask" else "diagnosis",
+        classes=tuple(c.entry.id for c in shown),
+        input_hash=digest,
+        kb_version=kb.version,
+    )
     comment = render_comment(verdict, scan.context, marker)
     matches = []
     for candidate in verdict.diagnoses + verdict.wrappers:
         values = template_values(candidate)
         pool = candidate.entry.ask if candidate.entry.kind == "wrapper" else candidate.entry.workarounds
-        matches.append(Match(
-            id=candidate.entry.id,
-            title=fill(candidate.entry.title, values).replace("`", ""),
-            kind=candidate.entry.kind,
-            confidence=candidate.confidence,
-            evidence=candidate.evidence,
-            captures=candidate.captures,
-            workarounds=[{"title": fill(w.title, values), "text": fill(w.text, values)}
-                         for w in choose(pool, scan.context)],
-            explanation=fill(candidate.entry.explanation, values),
-            version_notes=version_notes(candidate),
-            specificity=candidate.entry.specificity,
-        ))
+        matches.append(
+            Match(
+                id=candidate.entry.id,
+                title=fill(candidate.entry.title, values).replace("`", ""),
+                kind=candidate.entry.kind,
+                confidence=candidate.confidence,
+                evidence=candidate.evidence,
+                captures=candidate.captures,
+                workarounds=[
+                    {"title": fill(w.title, values), "text": fill(w.text, values)}
+                    for w in choose(pool, scan.context)
+                ],
+                explanation=fill(candidate.entry.explanation, values),
+                version_notes=version_notes(candidate),
+                specificity=candidate.entry.specificity,
+            )
+        )
     labels: list[str] = []
     if verdict.decision == "comment":
         for candidate in verdict.diagnoses:
@@ -78,6 +92,13 @@ def triage(issue: IssueText, kb: KnowledgeBase, *, min_confidence: float = DEFAU
                 if label not in labels:
                     labels.append(label)
     return TriageResult(
-        decision=verdict.decision, matches=matches, comment=comment, reason=verdict.reason, labels=labels,
-        input_hash=digest, kb_version=kb.version, context=scan.context.summary(), ruled_out=verdict.ruled_out,
+        decision=verdict.decision,
+        matches=matches,
+        comment=comment,
+        reason=verdict.reason,
+        labels=labels,
+        input_hash=digest,
+        kb_version=kb.version,
+        context=scan.context.summary(),
+        ruled_out=verdict.ruled_out,
     )

@@ -9,10 +9,30 @@ from dataclasses import dataclass, field
 # (key, value, RE2 pattern, weight). Scanned in the same pass as the knowledge-base signatures.
 FACT_RULES: list[tuple[str, str, str, int]] = [
     # operating systems
-    ("os", "linux", r"(?i)\b(?:ubuntu|debian|fedora|centos|rhel|rocky linux|almalinux|arch linux|manjaro|opensuse|alpine|gentoo|nixos|linux mint|pop!_os|raspbian|amazon linux)\b", 3),
-    ("os", "linux", r"(?i)\blinux\b|x86_64-linux-gnu|aarch64-linux-gnu|/usr/bin/ld\b|\.so(?:\.\d+)*\b|linux_amd64|linux_arm64|GOOS=linux|-unknown-linux-", 1),
-    ("os", "macos", r"(?i)\bmac ?os\b|\bos ?x\b|\bdarwin\b|\bxcode\b|\bdyld\b|/Users/|\bld64\b|apple-darwin|\bhomebrew\b|/opt/homebrew|\.dylib\b|\bsonoma|\bventura|\bmonterey|\bsequoia|\bbig sur", 2),
-    ("os", "windows", r"(?i)\bwindows\b|\bwin(?:32|64|10|11)\b|[A-Z]:\\|\.exe\b|\.dll\b|\bmsvc\b|link\.exe|\bmingw|\bmsys2?\b|\bLNK\d{4}\b|-pc-windows-", 2),
+    (
+        "os",
+        "linux",
+        r"(?i)\b(?:ubuntu|debian|fedora|centos|rhel|rocky linux|almalinux|arch linux|manjaro|opensuse|alpine|gentoo|nixos|linux mint|pop!_os|raspbian|amazon linux)\b",  # noqa: E501 (one rule per line reads best)
+        3,
+    ),
+    (
+        "os",
+        "linux",
+        r"(?i)\blinux\b|x86_64-linux-gnu|aarch64-linux-gnu|/usr/bin/ld\b|\.so(?:\.\d+)*\b|linux_amd64|linux_arm64|GOOS=linux|-unknown-linux-",
+        1,
+    ),
+    (
+        "os",
+        "macos",
+        r"(?i)\bmac ?os\b|\bos ?x\b|\bdarwin\b|\bxcode\b|\bdyld\b|/Users/|\bld64\b|apple-darwin|\bhomebrew\b|/opt/homebrew|\.dylib\b|\bsonoma|\bventura|\bmonterey|\bsequoia|\bbig sur",  # noqa: E501 (one rule per line reads best)
+        2,
+    ),
+    (
+        "os",
+        "windows",
+        r"(?i)\bwindows\b|\bwin(?:32|64|10|11)\b|[A-Z]:\\|\.exe\b|\.dll\b|\bmsvc\b|link\.exe|\bmingw|\bmsys2?\b|\bLNK\d{4}\b|-pc-windows-",
+        2,
+    ),
     ("os", "freebsd", r"(?i)\bfreebsd\b", 3),
     ("os", "android", r"(?i)\bandroid\b|\bndk\b|linux-android", 3),
     ("os", "ios", r"(?i)\bios\b(?: simulator)?|iphoneos|iphonesimulator|-apple-ios", 2),
@@ -35,17 +55,42 @@ FACT_RULES: list[tuple[str, str, str, int]] = [
     ("libc", "musl", r"(?i)\bmusl\b|\balpine\b|-linux-musl", 2),
     ("libc", "glibc", r"(?i)\bglibc\b|GLIBC_\d|-linux-gnu\b", 1),
     # toolchains
-    ("toolchain", "go", r"(?i)\bgo ?v?1\.\d+\b|\bgolang\b|\bgo(?:1\.\d+|\s+version\s+go)|\bgo (?:build|run|test|install|get|mod)\b|\bcgo\b|CGO_ENABLED|\bgo\.mod\b|/pkg/tool/\w+/link|\bGOOS\b|\bGOARCH\b", 1),
+    (
+        "toolchain",
+        "go",
+        r"(?i)\bgo ?v?1\.\d+\b|\bgolang\b|\bgo(?:1\.\d+|\s+version\s+go)|\bgo (?:build|run|test|install|get|mod)\b|\bcgo\b|CGO_ENABLED|\bgo\.mod\b|/pkg/tool/\w+/link|\bGOOS\b|\bGOARCH\b",  # noqa: E501 (one rule per line reads best)
+        1,
+    ),
     ("toolchain", "rust", r"\brustc\b|\bcargo\b|RUSTFLAGS|\brustup\b|Cargo\.toml|-C link-arg", 1),
     ("toolchain", "gcc", r"\bgcc\b|\bg\+\+|collect2|GNU ld|/usr/bin/ld\b|\bgfortran\b", 1),
     ("toolchain", "clang", r"\bclang(?:\+\+)?\b|\bld\.lld\b|\bld64\.lld\b|Apple clang", 1),
-    ("toolchain", "msvc", r"(?i)\bmsvc\b|\bcl\.exe\b|link\.exe|\bLNK\d{4}\b|\bMSB\d{4}\b|visual studio|\bvcvars", 2),
+    (
+        "toolchain",
+        "msvc",
+        r"(?i)\bmsvc\b|\bcl\.exe\b|link\.exe|\bLNK\d{4}\b|\bMSB\d{4}\b|visual studio|\bvcvars",
+        2,
+    ),
     ("toolchain", "mingw", r"(?i)\bmingw|\bmsys2?\b|w64-mingw32|\bucrt64\b", 2),
     ("toolchain", "zig", r"\bzig (?:build|cc|c\+\+)\b|\bzig version\b|\.zig\b", 1),
     ("toolchain", "swift", r"\bswift(?:c| build|pm)\b|Package\.swift|\bSwift\b", 1),
-    ("toolchain", "python", r"(?i)\bpython[23]?(?:\.\d+)?\b|\bpip\d?\b|\bImportError\b|ModuleNotFoundError|site-packages|\.cpython-\d+", 1),
-    ("toolchain", "node", r"\bnode(?:\.js)?\b|\bnpm\b|\byarn\b|\bpnpm\b|node-gyp|NODE_MODULE_VERSION|node_modules|\belectron\b", 1),
-    ("toolchain", "java", r"\bjava\b|\bJNI\b|UnsatisfiedLinkError|java\.lang\.|\bgradle\b|\bmaven\b|\bjar\b", 1),
+    (
+        "toolchain",
+        "python",
+        r"(?i)\bpython[23]?(?:\.\d+)?\b|\bpip\d?\b|\bImportError\b|ModuleNotFoundError|site-packages|\.cpython-\d+",
+        1,
+    ),
+    (
+        "toolchain",
+        "node",
+        r"\bnode(?:\.js)?\b|\bnpm\b|\byarn\b|\bpnpm\b|node-gyp|NODE_MODULE_VERSION|node_modules|\belectron\b",
+        1,
+    ),
+    (
+        "toolchain",
+        "java",
+        r"\bjava\b|\bJNI\b|UnsatisfiedLinkError|java\.lang\.|\bgradle\b|\bmaven\b|\bjar\b",
+        1,
+    ),
     ("toolchain", "dotnet", r"(?i)\.net\b|\bdotnet\b|DllNotFoundException|\bnuget\b|\bC#", 1),
     ("toolchain", "cuda", r"(?i)\bcuda\b|\bnvcc\b|\bcudart\b|\bcublas", 1),
     ("toolchain", "fortran", r"(?i)\bgfortran\b|\bifort\b|\bfortran\b", 1),
@@ -59,7 +104,12 @@ FACT_RULES: list[tuple[str, str, str, int]] = [
     ("build_system", "msbuild", r"(?i)\bmsbuild\b|\.vcxproj\b|\bMSB\d{4}\b", 1),
     ("build_system", "xcode", r"(?i)\bxcodebuild\b|\.xcodeproj\b|\bxcode\b", 1),
     ("build_system", "node-gyp", r"node-gyp|binding\.gyp|prebuild-install|node-pre-gyp", 1),
-    ("build_system", "setuptools", r"(?i)setup\.py|\bpip install\b|\bsetuptools\b|\bwheel\b|pyproject\.toml", 1),
+    (
+        "build_system",
+        "setuptools",
+        r"(?i)setup\.py|\bpip install\b|\bsetuptools\b|\bwheel\b|pyproject\.toml",
+        1,
+    ),
     ("build_system", "gradle", r"(?i)\bgradle\b", 1),
     ("build_system", "maven", r"(?i)\bmaven\b|\bmvn\b", 1),
     ("build_system", "autotools", r"\./configure\b|\bautoreconf\b|\bconfig\.log\b", 1),
@@ -78,7 +128,10 @@ VERSION_RULES: list[tuple[str, str]] = [
     ("clang", r"(?:Apple )?clang version (?P<version>\d+\.\d+(?:\.\d+)?)"),
     ("rustc", r"\brustc (?P<version>\d+\.\d+\.\d+)"),
     ("xcode", r"(?i)\bxcode[ -]?(?:version )?(?P<version>\d+(?:\.\d+){0,2})\b"),
-    ("msvc", r"(?i)(?:MSVC|Visual Studio)(?: Community| Professional| Enterprise)? (?P<version>20\d\d|1[4-9]\.\d+)"),
+    (
+        "msvc",
+        r"(?i)(?:MSVC|Visual Studio)(?: Community| Professional| Enterprise)? (?P<version>20\d\d|1[4-9]\.\d+)",  # noqa: E501
+    ),
     ("binutils", r"GNU (?:ld|Binutils)[^\d\n]{0,40}(?P<version>2\.\d+(?:\.\d+)?)"),
     ("glibc", r"(?i)(?:glibc|GNU libc|ldd \(.{0,40}\)) (?P<version>2\.\d+)"),
     ("python", r"(?i)\bpython (?P<version>3\.\d+(?:\.\d+)?)"),

@@ -21,12 +21,30 @@ MAX_EVIDENCE_LINES = 6
 PULL_REQUEST_PENALTY = 0.15
 TOOLCHAIN_REPO_PENALTY = 0.10
 # The toolchains' own trackers: a link error there is usually a bug report about the tool itself.
-TOOLCHAIN_REPOS = frozenset({
-    "golang/go", "llvm/llvm-project", "rui314/mold", "rust-lang/rust", "gcc-mirror/gcc", "bminor/binutils-gdb",
-    "ziglang/zig", "swiftlang/swift", "apple/swift", "nodejs/node", "python/cpython", "microsoft/stl",
-    "dotnet/runtime", "openjdk/jdk", "msys2/mingw-packages", "mstorsjo/llvm-mingw", "bminor/glibc",
-    "android/ndk", "nodejs/node-gyp", "rust-lang/cargo",
-})
+TOOLCHAIN_REPOS = frozenset(
+    {
+        "golang/go",
+        "llvm/llvm-project",
+        "rui314/mold",
+        "rust-lang/rust",
+        "gcc-mirror/gcc",
+        "bminor/binutils-gdb",
+        "ziglang/zig",
+        "swiftlang/swift",
+        "apple/swift",
+        "nodejs/node",
+        "python/cpython",
+        "microsoft/stl",
+        "dotnet/runtime",
+        "openjdk/jdk",
+        "msys2/mingw-packages",
+        "mstorsjo/llvm-mingw",
+        "bminor/glibc",
+        "android/ndk",
+        "nodejs/node-gyp",
+        "rust-lang/cargo",
+    }
+)
 
 
 @dataclass
@@ -71,24 +89,32 @@ def score(hits: EntryHits, penalties: list[tuple[str, float]]) -> Candidate:
         confidence -= penalty
         adjustments.append(f"-{penalty:.2f} {why}")
     # Evidence: distinct lines, strongest signatures first, then in text order.
-    ordered = sorted(hits.signatures, key=lambda h: (-entry.signatures[h.signature].confidence, h.line.source != "body",
-                                                      h.line.number))
+    ordered = sorted(
+        hits.signatures,
+        key=lambda h: (-entry.signatures[h.signature].confidence, h.line.source != "body", h.line.number),
+    )
     captures: dict[str, str] = {}
     for hit in ordered:
-        for key, value in hit.groups.items():
-            captures.setdefault(key, value)
+        for name, captured in hit.groups.items():
+            captures.setdefault(name, captured)
     seen: set[tuple[str, int]] = set()
     evidence: list[Evidence] = []
-    for hit in sorted(hits.signatures, key=lambda h: (h.line.source != "title", h.line.source, h.line.number)):
-        key = (hit.line.source, hit.line.number)
-        if key in seen:
+    for hit in sorted(
+        hits.signatures, key=lambda h: (h.line.source != "title", h.line.source, h.line.number)
+    ):
+        where = (hit.line.source, hit.line.number)
+        if where in seen:
             continue
-        seen.add(key)
+        seen.add(where)
         if len(evidence) < MAX_EVIDENCE_LINES:
-            evidence.append(Evidence(hit.line.number, hit.line.text, entry.signatures[hit.signature].name,
-                                     hit.line.source))
-    return Candidate(entry, max(confidence, 0.0), evidence, captures, seen, dict(hits.detected_versions),
-                     adjustments)
+            evidence.append(
+                Evidence(
+                    hit.line.number, hit.line.text, entry.signatures[hit.signature].name, hit.line.source
+                )
+            )
+    return Candidate(
+        entry, max(confidence, 0.0), evidence, captures, seen, dict(hits.detected_versions), adjustments
+    )
 
 
 _BACKTICK_RUN = re.compile(r"`+")
@@ -115,8 +141,12 @@ def text_penalties(issue: IssueText, scan: ScanResult) -> list[tuple[str, float]
     return penalties
 
 
-def decide(issue: IssueText, scan: ScanResult, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-           disabled: frozenset[str] = frozenset()) -> Verdict:
+def decide(
+    issue: IssueText,
+    scan: ScanResult,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    disabled: frozenset[str] = frozenset(),
+) -> Verdict:
     """Comment on confident diagnoses, ask when only a wrapper is there, otherwise stay silent."""
     penalties = text_penalties(issue, scan)
     ruled_out: list[tuple[str, str]] = []
@@ -129,7 +159,9 @@ def decide(issue: IssueText, scan: ScanResult, min_confidence: float = DEFAULT_M
             continue
         missing = [c for i, c in enumerate(entry.requires) if i not in hits.requires_met]
         if missing:
-            ruled_out.append((entry.id, "required context missing: " + (missing[0].reason or missing[0].pattern)))
+            ruled_out.append(
+                (entry.id, "required context missing: " + (missing[0].reason or missing[0].pattern))
+            )
             continue
         if hits.excludes_hit:
             index, line = hits.excludes_hit[0]
@@ -143,8 +175,13 @@ def decide(issue: IssueText, scan: ScanResult, min_confidence: float = DEFAULT_M
     confident = [c for c in diagnoses if c.confidence >= min_confidence]
     for c in diagnoses:
         if c.confidence < min_confidence:
-            ruled_out.append((c.entry.id, f"confidence {c.confidence:.2f} below {min_confidence:.2f}"
-                              + (f" ({'; '.join(c.adjustments)})" if c.adjustments else "")))
+            ruled_out.append(
+                (
+                    c.entry.id,
+                    f"confidence {c.confidence:.2f} below {min_confidence:.2f}"
+                    + (f" ({'; '.join(c.adjustments)})" if c.adjustments else ""),
+                )
+            )
     confident.sort(key=lambda c: (-c.entry.specificity, -c.confidence, c.entry.id))
     chosen: list[Candidate] = []
     for c in confident:
@@ -160,20 +197,30 @@ def decide(issue: IssueText, scan: ScanResult, min_confidence: float = DEFAULT_M
     chosen.sort(key=lambda c: (c.entry.kind == "warning",))
 
     if chosen:
-        return Verdict("comment", chosen, wrappers, f"diagnosed {chosen[0].entry.id} "
-                       f"(confidence {chosen[0].confidence:.2f})", ruled_out)
+        return Verdict(
+            "comment",
+            chosen,
+            wrappers,
+            f"diagnosed {chosen[0].entry.id} (confidence {chosen[0].confidence:.2f})",
+            ruled_out,
+        )
     cautious = [why for why, _ in penalties]
     if wrappers and not cautious:
-        return Verdict("ask", [], wrappers, f"only a wrapper line matched ({wrappers[0].entry.id})", ruled_out)
+        return Verdict(
+            "ask", [], wrappers, f"only a wrapper line matched ({wrappers[0].entry.id})", ruled_out
+        )
     if wrappers:
-        return Verdict("silent", [], wrappers, "only a wrapper line matched, and " + "; ".join(cautious), ruled_out)
+        return Verdict(
+            "silent", [], wrappers, "only a wrapper line matched, and " + "; ".join(cautious), ruled_out
+        )
     if diagnoses:
         return Verdict("silent", [], [], "no diagnosis is confident enough", ruled_out)
     return Verdict("silent", [], [], "no linker or loader failure found", ruled_out)
 
 
-def _drop_superseded(candidates: list[Candidate], ruled_out: list[tuple[str, str]],
-                     min_confidence: float) -> list[Candidate]:
+def _drop_superseded(
+    candidates: list[Candidate], ruled_out: list[tuple[str, str]], min_confidence: float
+) -> list[Candidate]:
     # Only a confident, more specific diagnosis may push a generic one aside.
     present = {c.entry.id for c in candidates}
     superseded: dict[str, str] = {}
@@ -229,7 +276,9 @@ def version_notes(candidate: Candidate) -> list[str]:
     for component, indexes in by_component.items():
         fixes = [candidate.entry.fixed_in[i] for i in indexes]
         versions = [f.version for f in fixes]
-        found = next((candidate.detected_versions[i] for i in indexes if i in candidate.detected_versions), None)
+        found = next(
+            (candidate.detected_versions[i] for i in indexes if i in candidate.detected_versions), None
+        )
         extra = " ".join(f.note for f in fixes if f.note)
         head = f"Fixed in {component} {' / '.join(versions)}"
         if found is None:
@@ -237,6 +286,8 @@ def version_notes(candidate: Candidate) -> list[str]:
         elif not is_fixed(found, versions):
             notes.append(f"{head}; you show {found}: upgrade." + (f" {extra}" if extra else ""))
         else:
-            notes.append(f"{head}; you show {found}, which should already have the fix: check that this version "
-                         "is the one actually built (a `replace` directive, a lock file or a vendored copy).")
+            notes.append(
+                f"{head}; you show {found}, which should already have the fix: check that this version "
+                "is the one actually built (a `replace` directive, a lock file or a vendored copy)."
+            )
     return notes

@@ -23,7 +23,11 @@ CAUTION_RULES: list[tuple[str, str, float]] = [
     ("pr-fix-title", r"(?i)\b(?:fix(?:e[sd])?|resolve[sd]?|workaround for)\b", 0.2),
     # Commit-style titles ("fix(build): ...") only: a body line "Fix: set X" is often the reporter's try.
     ("title-states-fix", r"(?i)^(?:fix|feat|chore|build|ci)(?:\([^)]{0,60}\))?!?:\s", 0.25),
-    ("states-fix", r"(?i)^#{1,4}\s*(?:summary|changes|what (?:this|does this) pr|motivation|test plan)\b", 0.15),
+    (
+        "states-fix",
+        r"(?i)^#{1,4}\s*(?:summary|changes|what (?:this|does this) pr|motivation|test plan)\b",
+        0.15,
+    ),
     ("states-fix", r"(?i)\bthis (?:pr|pull request|patch|commit)\b", 0.15),
 ]
 

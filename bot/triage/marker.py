@@ -21,8 +21,13 @@ class Marker:
 
     def render(self) -> str:
         """The HTML comment to put on the comment's first line."""
-        data = {"v": 1, "kind": self.kind, "classes": list(self.classes), "hash": self.input_hash,
-                "kb": self.kb_version}
+        data = {
+            "v": 1,
+            "kind": self.kind,
+            "classes": list(self.classes),
+            "hash": self.input_hash,
+            "kb": self.kb_version,
+        }
         # json.dumps never emits "--" inside strings we control, but guard against ids that might.
         text = json.dumps(data, separators=(",", ":")).replace("--", "-\\u002d")
         return f"{MARKER_PREFIX}{text}{MARKER_SUFFIX}"
