@@ -1,11 +1,12 @@
 """Benchmark: webhook acknowledgement throughput and latency (signed delivery in, durable enqueue, 202 out).
 
-Run: .venv/bin/python bench/ack_latency.py [-n 5000] [--senders 100] [--database-url URL]
+Run: .venv/bin/python bench/ack_latency.py [-n 5000] [--senders 100] [--rate 1000] [--database-url URL]
 Starts the real aiohttp app with the real store in a child process (no workers, no GitHub calls: acking
 only verifies and persists), then sends N signed `issues` deliveries from 100 concurrent senders over
 loopback and reports deliveries/s and ack latency p50/p90/p99/max. Without --database-url it measures
-SQLite (a fresh file in a temporary folder) and, when TEST_DATABASE_URL is set, PostgreSQL too (in a
-throw-away schema). Never run from the tests: timings depend on the machine.
+the app without a store (the baseline: HTTP, signature, parsing), SQLite (a fresh file in a temporary
+folder) and, when TEST_DATABASE_URL is set, PostgreSQL (in a throw-away schema). Never run from the
+tests: timings depend on the machine, and the client shares its CPUs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +52,25 @@ def private_key_pem() -> str:
     ).decode("ascii")
 
 
+class NullStore:
+    """A store that keeps nothing: the baseline cost of HTTP, signature check and parsing alone."""
+
+    async def open(self) -> None:
+        """Nothing to open."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def ping(self) -> None:
+        """Always reachable."""
+
+    async def enqueue(self, delivery: Any) -> Any:
+        """Accept without storing."""
+        from bot.store.base import EnqueueOutcome
+
+        return EnqueueOutcome.NEW
+
+
 def serve(database_url: str, port: int) -> None:
     """Child process: the real app (webhook route + store), without queue workers."""
     from aiohttp import web
@@ -64,14 +83,14 @@ def serve(database_url: str, port: int) -> None:
         "GITHUB_APP_ID": "1",
         "GITHUB_PRIVATE_KEY": private_key_pem(),
         "GITHUB_WEBHOOK_SECRET": SECRET,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": "sqlite:///unused.sqlite3" if database_url == "null:" else database_url,
         "KNOWLEDGE_DIR": tempfile.gettempdir(),
         "PORT": str(port),
     }
     settings = load_settings(env)
 
     async def application() -> web.Application:
-        store = open_store(settings.database_url)
+        store: Any = NullStore() if database_url == "null:" else open_store(settings.database_url)
         await store.open()
         app = make_app(settings, store=store)
 
@@ -95,11 +114,11 @@ def payload(number: int) -> bytes:
     return json.dumps(data).encode()
 
 
-async def wait_ready(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]) -> None:
+async def wait_ready(session: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process) -> None:
     """Poll /readyz until the child answers 200."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc.returncode is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
             async with session.get(url + "/readyz") as resp:
@@ -111,8 +130,8 @@ async def wait_ready(session: aiohttp.ClientSession, url: str, proc: subprocess.
     raise SystemExit("server did not become ready")
 
 
-async def run_load(url: str, n: int, senders: int) -> dict[str, Any]:
-    """Send n deliveries from `senders` concurrent senders; return the figures."""
+async def run_load(url: str, n: int, senders: int, rate: float = 0.0) -> dict[str, Any]:
+    """Send n deliveries from `senders` concurrent senders (at `rate`/s if > 0, else flat out)."""
     from bot.webhook import sign
 
     bodies = [payload(i % 500 + 1) for i in range(n)]
@@ -120,14 +139,13 @@ async def run_load(url: str, n: int, senders: int) -> dict[str, Any]:
     statuses: dict[int, int] = {}
     connector = aiohttp.TCPConnector(limit=senders)
     async with aiohttp.ClientSession(connector=connector) as session:
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        for body in bodies:
-            queue.put_nowait(body)
+        queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        paced = {"rate": 0.0, "start": 0.0}
 
         async def sender() -> None:
             while True:
                 try:
-                    body = queue.get_nowait()
+                    index, body = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
                 headers = {
@@ -138,25 +156,35 @@ async def run_load(url: str, n: int, senders: int) -> dict[str, Any]:
                     "X-Hub-Signature-256": sign(body, SECRET),
                 }
                 t0 = time.perf_counter()
+                if paced["rate"]:
+                    # Open loop: latency counts from the planned send time, so a stalled server cannot
+                    # hide its backlog by slowing the senders down (no coordinated omission).
+                    t0 = paced["start"] + index / paced["rate"]
+                    await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
                 async with session.post(url + "/webhook", data=body, headers=headers) as resp:
                     await resp.read()
                     latencies.append(time.perf_counter() - t0)
                     statuses[resp.status] = statuses.get(resp.status, 0) + 1
 
         # warm-up: connections, first statements
-        warm = [payload(1) for _ in range(min(200, n))]
-        for body in warm:
-            queue.put_nowait(body)
+        for i in range(min(200, n)):
+            queue.put_nowait((i, payload(1)))
         await asyncio.gather(*(sender() for _ in range(senders)))
         latencies.clear()
         statuses.clear()
-        for body in bodies:
-            queue.put_nowait(body)
+        for i, body in enumerate(bodies):
+            queue.put_nowait((i, body))
         started = time.perf_counter()
+        paced.update(rate=rate, start=started)
         await asyncio.gather(*(sender() for _ in range(senders)))
         elapsed = time.perf_counter() - started
 
-    latencies.sort()
+    return {**summarize(latencies, elapsed), "statuses": statuses}
+
+
+def summarize(latencies: list[float], elapsed: float) -> dict[str, Any]:
+    """Throughput and latency percentiles (ms) of one run."""
+    latencies = sorted(latencies)
 
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
@@ -170,28 +198,65 @@ async def run_load(url: str, n: int, senders: int) -> dict[str, Any]:
         "p99_ms": pct(0.99),
         "max_ms": latencies[-1] * 1000,
         "mean_ms": statistics.fmean(latencies) * 1000,
-        "statuses": statuses,
     }
 
 
-async def bench_one(label: str, database_url: str, n: int, senders: int) -> dict[str, Any]:
+async def store_only(label: str, database_url: str, n: int, senders: int, rate: float) -> dict[str, Any]:
+    """The store alone, in this process: `senders` tasks call enqueue() directly (no HTTP)."""
+    from bot.store import open_store
+    from bot.store.base import Delivery
+
+    store = open_store(database_url)
+    await store.open()
+    body = payload(1)
+    latencies: list[float] = []
+    counter = iter(range(n))
+    try:
+        for _ in range(200):  # warm-up
+            await store.enqueue(Delivery(str(uuid.uuid4()), "issues", "opened", body, "o/r#1", 77))
+        started = time.perf_counter()
+
+        async def sender() -> None:
+            for i in counter:
+                t0 = time.perf_counter()
+                if rate:
+                    t0 = started + i / rate
+                    await asyncio.sleep(max(0.0, t0 - time.perf_counter()))
+                d = Delivery(str(uuid.uuid4()), "issues", "opened", body, f"o/r#{i % 500}", 77)
+                await store.enqueue(d)
+                latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await store.close()
+    result = summarize(latencies, elapsed)
+    print(
+        f"{label:<9} {result['n']:>6} enqueues   in {result['seconds']:.2f}s = {result['per_second']:,.0f}/s"
+        f"  ack p50 {result['p50_ms']:.1f} ms  p90 {result['p90_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms"
+        f"  max {result['max_ms']:.1f} ms  (store only, no HTTP)",
+        flush=True,
+    )
+    return result
+
+
+async def bench_one(label: str, database_url: str, n: int, senders: int, rate: float = 0.0) -> dict[str, Any]:
     """Start a server on `database_url`, load it, stop it; print and return the figures."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "--database-url", database_url, "--port", str(port)],
-        cwd=ROOT,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", "--database-url", database_url, "--port", str(port), cwd=ROOT
     )
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
             await wait_ready(session, url, proc)
-        result = await run_load(url, n, senders)
+        result = await run_load(url, n, senders, rate)
     finally:
         proc.terminate()
-        proc.wait(30)
+        await proc.wait()
     result["label"] = label
     print(
-        f"{label:<10} {result['n']:>6} deliveries in {result['seconds']:.2f}s = {result['per_second']:,.0f}/s"
+        f"{label:<9} {result['n']:>6} deliveries in {result['seconds']:.2f}s = {result['per_second']:,.0f}/s"
         f"  ack p50 {result['p50_ms']:.1f} ms  p90 {result['p90_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms"
         f"  max {result['max_ms']:.1f} ms  statuses {result['statuses']}",
         flush=True,
@@ -201,13 +266,24 @@ async def bench_one(label: str, database_url: str, n: int, senders: int) -> dict
 
 async def main_async(args: argparse.Namespace) -> None:
     """Run the benchmark for each selected backend."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    mode = f"{args.rate:g}/s offered" if args.rate else "closed loop"
+    print(f"{args.n} deliveries, {args.senders} senders, {mode}; {os.cpu_count()} CPUs, load average {load}")
     if args.database_url:
         await bench_one(
-            args.label or args.database_url.split(":", 1)[0], args.database_url, args.n, args.senders
+            args.label or args.database_url.split(":", 1)[0],
+            args.database_url,
+            args.n,
+            args.senders,
+            args.rate,
         )
         return
+    await bench_one(
+        "no store", "null:", args.n, args.senders, args.rate
+    )  # the HTTP + signature + parse baseline
     with tempfile.TemporaryDirectory() as tmp:
-        await bench_one("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.n, args.senders)
+        await bench_one("sqlite", f"sqlite:///{tmp}/bench.sqlite3", args.n, args.senders, args.rate)
+        await store_only("sqlite", f"sqlite:///{tmp}/store.sqlite3", args.n, args.senders, args.rate)
     pg = os.environ.get("TEST_DATABASE_URL", "").strip()
     if not pg:
         print("postgres   skipped: set TEST_DATABASE_URL (or pass --database-url) to measure PostgreSQL")
@@ -219,7 +295,9 @@ async def main_async(args: argparse.Namespace) -> None:
     await setup.open()
     try:
         sep = "&" if "?" in pg else "?"
-        await bench_one("postgres", f"{pg}{sep}search_path={schema}", args.n, args.senders)
+        await bench_one("postgres", f"{pg}{sep}search_path={schema}", args.n, args.senders, args.rate)
+        await setup.pool.execute("TRUNCATE jobs")
+        await store_only("postgres", f"{pg}{sep}search_path={schema}", args.n, args.senders, args.rate)
     finally:
         await setup.drop_schema()
         await setup.close()
@@ -230,7 +308,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5000, help="deliveries to send (default 5000)")
     parser.add_argument("--senders", type=int, default=100, help="concurrent senders (default 100)")
-    parser.add_argument("--database-url", default="", help="measure only this store")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="offered deliveries/s (open loop); default: as fast as acked"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="measure only this store ('null:' = no store, the HTTP baseline)"
+    )
     parser.add_argument("--label", default="", help="name printed for --database-url")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 from gidgethub import sansio
 
+from bot.configsource import ConfigLoader
 from bot.errors import PermanentFailure, RetryLater
 from bot.github import GitHubApp
 from bot.handlers import HandlerContext, TriageFn, router
 from bot.knowledge import KnowledgeBase
+from bot.limits import CommandLimiter, PermissionCache
 from bot.store.base import Job, Store
 
 log = logging.getLogger("bot.delivery")
@@ -29,18 +31,34 @@ class Processor:
         kb: KnowledgeBase,
         triage: TriageFn,
         clock: Callable[[], float] = time.time,
+        configs: ConfigLoader | None = None,
+        limiter: CommandLimiter | None = None,
+        permissions: PermissionCache | None = None,
     ) -> None:
         self.store = store
         self.app = app
         self.kb = kb
         self.triage = triage
         self.clock = clock
+        # Shared by every delivery this process handles: caches and per-user budgets.
+        self.configs = configs or ConfigLoader(kb, clock=clock)
+        self.limiter = limiter or CommandLimiter(clock=clock)
+        self.permissions = permissions or PermissionCache(clock=clock)
 
     async def __call__(self, job: Job) -> None:
         """Handle one claimed job; raises RetryLater or PermanentFailure for the queue."""
         delivery = job.delivery
         started = time.monotonic()
-        ctx = HandlerContext(store=self.store, app=self.app, kb=self.kb, triage=self.triage, clock=self.clock)
+        ctx = HandlerContext(
+            store=self.store,
+            app=self.app,
+            kb=self.kb,
+            triage=self.triage,
+            clock=self.clock,
+            configs=self.configs,
+            limiter=self.limiter,
+            permissions=self.permissions,
+        )
         fields: dict[str, object] = {
             "delivery": delivery.delivery_id,
             "event": delivery.event,

@@ -30,6 +30,9 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 POOL = web.AppKey("pool", WorkerPool)
 READ_CHUNK = 64 * 1024
+# A client that stops sending mid-body must not hold a connection and a handler forever (aiohttp has
+# no read timeout of its own); GitHub sends a whole delivery in well under its own 10 s timeout.
+BODY_READ_TIMEOUT = 30.0
 PING_TIMEOUT = 2.0
 
 
@@ -81,10 +84,14 @@ async def webhook(request: web.Request) -> web.Response:
         )
 
     try:
-        body = await _read_capped(request, settings.max_body_bytes)
+        async with asyncio.timeout(BODY_READ_TIMEOUT):
+            body = await _read_capped(request, settings.max_body_bytes)
     except (aiohttp.ClientPayloadError, ConnectionError, asyncio.IncompleteReadError):
         done(400, "body could not be read")
         return _answer(400, "body could not be read")
+    except TimeoutError:
+        done(400, "body not received in time")
+        return _answer(400, "body not received in time")
     if body is None:
         done(413, "body too large")
         return _answer(413, f"body larger than {settings.max_body_bytes} bytes")

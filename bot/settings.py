@@ -31,7 +31,7 @@ class Settings:
     private_key: str = field(repr=False)
     webhook_secrets: tuple[str, ...] = field(repr=False)
     api_url: str = DEFAULT_API_URL
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # may hold a password
     port: int = DEFAULT_PORT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     workers: int = DEFAULT_WORKERS

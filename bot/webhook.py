@@ -21,6 +21,11 @@ RELEVANT: dict[str, frozenset[str] | None] = {
 
 Verdict = Literal["ping", "ignored", "no_installation", "enqueue"]
 
+# GitHub ids are positive and fit the stores' 64-bit integer columns; anything else is not from GitHub.
+MAX_ID = 2**63 - 1
+# GitHub's action names are short words ("opened", "pending_cancellation"); a long one is not GitHub's.
+MAX_ACTION_CHARS = 100
+
 
 class WebhookError(Exception):
     """A delivery the server refuses; `status` is the HTTP answer (400, 401)."""
@@ -85,12 +90,16 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, secrets: Sequence[st
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise WebhookError(400, "body is not valid JSON") from None
+    except RecursionError:  # e.g. 100,000 nested '[': json gives up on the C stack depth
+        raise WebhookError(400, "body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise WebhookError(400, "body is not a JSON object")
 
     action = payload.get("action")
     if action is not None and not isinstance(action, str):
         raise WebhookError(400, "'action' must be a string")
+    if action is not None and len(action) > MAX_ACTION_CHARS:
+        raise WebhookError(400, "'action' is too long")
     if event == "ping":
         return ParsedDelivery("ping", delivery_id, event, action)
     if event not in RELEVANT:
@@ -105,6 +114,9 @@ def parse_delivery(headers: Mapping[str, str], body: bytes, secrets: Sequence[st
     if installation is None:
         return ParsedDelivery("no_installation", delivery_id, event, action)
     installation_id = _int_field(installation, "id", "installation")
+    sender = payload.get("sender")
+    if sender is not None and not isinstance(sender, dict):
+        raise WebhookError(400, "'sender' must be an object")
 
     issue_key: str | None = None
     if event in ("issues", "issue_comment"):
@@ -139,6 +151,8 @@ def _int_field(parent: Any, key: str, where: str) -> int:
     # bool is an int subclass; GitHub never sends one for an id.
     if not isinstance(value, int) or isinstance(value, bool):
         raise WebhookError(400, f"'{where}.{key}' must be an integer")
+    if not 0 < value <= MAX_ID:
+        raise WebhookError(400, f"'{where}.{key}' must be a positive 64-bit integer")
     return value
 
 

@@ -186,7 +186,14 @@ async def test_bots_and_pull_requests_get_nothing(bot: Bot, payload_changes: dic
         payload["sender"].update(payload_changes["sender"])
     assert await bot.deliver("issues", payload) == 202
     await bot.settle()
-    assert bot.fake.requests == []  # not even a read
+    if "sender" in payload_changes:
+        assert bot.fake.requests == []  # not even a read
+    else:
+        # A pull request: only the configuration is read (it may say `pull_requests: triage`).
+        assert bot.fake.writes() == []
+        assert {r.template for r in bot.fake.requests if not r.path.startswith("/app/")} == {
+            "/repos/{owner}/{repo}/contents/{path}"
+        }
     assert await bot.failed_jobs() == []
 
 

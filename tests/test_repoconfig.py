@@ -58,3 +58,16 @@ def test_invalid_files_fall_back_and_say_why(text: str, problem: str) -> None:
 def test_help_cannot_be_disabled() -> None:
     config, problems = parse_config("disabled_commands: [help, retry]")
     assert problems == [] and config.disabled_commands == frozenset({"retry"})
+
+
+def test_readme_holds_the_complete_example_and_every_key() -> None:
+    from pathlib import Path
+
+    from bot.repoconfig import _KEYS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "## Per-repository configuration" in readme and "## Slash commands" in readme
+    assert "```yaml\n" + EXAMPLE_CONFIG + "```" in readme
+    section = readme.split("## Per-repository configuration", 1)[1]
+    for key in _KEYS:
+        assert f"| `{key}` |" in section, key

@@ -375,3 +375,39 @@ async def test_store_not_open_raises(tmp_path: Path) -> None:
         await SqliteStore(tmp_path / "x.db").ping()
     with pytest.raises(RuntimeError):
         await PostgresStore(TEST_DATABASE_URL or "postgresql://nowhere/x").ping()
+
+
+async def test_concurrent_enqueues_share_commits_but_keep_their_own_outcomes(store: Store) -> None:
+    await store.enqueue(delivery("was-failed"))
+    job = await claim_ok(store)
+    await store.fail(job.job_id, "w1", "boom")
+    await store.enqueue(delivery("was-done"))
+    job = await claim_ok(store)
+    await store.finish(job.job_id, "w1")
+    batch = [delivery(f"n{i}", f"o/r#{i % 7}") for i in range(50)]
+    batch += [delivery("n3"), delivery("was-failed"), delivery("was-done"), delivery("was-failed")]
+    outcomes = await asyncio.gather(*(store.enqueue(d) for d in batch))
+    assert outcomes[:50] == [EnqueueOutcome.NEW] * 50
+    assert outcomes[50:] == [
+        EnqueueOutcome.DUPLICATE,
+        EnqueueOutcome.RETRIED,
+        EnqueueOutcome.DUPLICATE,
+        EnqueueOutcome.DUPLICATE,
+    ]
+    jobs = await store.list_jobs(limit=1000)
+    assert len(jobs) == 52
+    ids = [j.delivery_id for j in sorted(jobs, key=lambda j: j.job_id) if j.delivery_id.startswith("n")]
+    assert ids == [f"n{i}" for i in range(50)]  # arrival order kept inside one commit
+
+
+async def test_postgres_bad_delivery_does_not_fail_its_batch(backend: str, store: Store) -> None:
+    if backend != "postgres":
+        pytest.skip("PostgreSQL refuses NUL characters in text; SQLite stores them")
+    results = await asyncio.gather(
+        *(store.enqueue(delivery(f"ok{i}")) for i in range(5)),
+        store.enqueue(delivery("bad\x00id")),
+        return_exceptions=True,
+    )
+    assert results[:5] == [EnqueueOutcome.NEW] * 5
+    assert isinstance(results[5], Exception)
+    assert len(await store.list_jobs()) == 5

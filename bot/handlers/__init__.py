@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from gidgethub import routing
 
-from bot.handlers import installation, issues
+from bot.handlers import comments, installation, issues
 from bot.handlers.base import HandlerContext, TriageFn
 
-router = routing.Router(issues.router, installation.router)
+router = routing.Router(issues.router, comments.router, installation.router)
 
 __all__ = ["HandlerContext", "TriageFn", "router"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -35,6 +37,7 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # Candidates: due or lease expired, and not blocked by an earlier unfinished job of the same issue nor
 # by a live lease on another job of that issue. SKIP LOCKED lets replicas claim different rows at once.
+# (The redundant `state IN (...)` lets the partial index on unfinished jobs serve the subqueries.)
 _CANDIDATE_SQL = """
 SELECT j.job_id, j.issue_key FROM jobs AS j
 WHERE j.state IN ('queued', 'running')
@@ -46,7 +49,7 @@ WHERE j.state IN ('queued', 'running')
                       AND o.state IN ('queued', 'running'))
     AND NOT EXISTS (SELECT 1 FROM jobs AS o
                     WHERE o.issue_key = j.issue_key AND o.job_id <> j.job_id
-                      AND o.state = 'running' AND o.lease_until > $1)))
+                      AND o.state IN ('queued', 'running') AND o.state = 'running' AND o.lease_until > $1)))
 ORDER BY j.job_id
 LIMIT 1
 FOR UPDATE OF j SKIP LOCKED
@@ -58,7 +61,7 @@ SELECT NOT EXISTS (SELECT 1 FROM jobs AS o
                    WHERE o.issue_key = $2 AND o.job_id < $1 AND o.state IN ('queued', 'running'))
    AND NOT EXISTS (SELECT 1 FROM jobs AS o
                    WHERE o.issue_key = $2 AND o.job_id <> $1
-                     AND o.state = 'running' AND o.lease_until > $3)
+                     AND o.state IN ('queued', 'running') AND o.state = 'running' AND o.lease_until > $3)
 """
 
 _ENQUEUE_SQL = f"""
@@ -78,6 +81,53 @@ upd AS (
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM upd) AS retried
 """
+
+
+# Group commit: the enqueues that arrive during one turn of the event loop go in one statement and one
+# transaction (one WAL flush), each still getting its own outcome. Duplicate ids within a batch: the
+# first is NEW (or RETRIED), the others DUPLICATE.
+_ENQUEUE_MANY_SQL = f"""
+WITH now AS (SELECT {_NOW} AS t),
+input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::bigint[])
+        WITH ORDINALITY AS i(delivery_id, event, action, payload, issue_key, installation_id, ord)
+),
+ins AS (
+    INSERT INTO jobs (delivery_id, event, action, payload, issue_key, installation_id,
+                      state, attempts, not_before, received_at, updated_at)
+    SELECT i.delivery_id, i.event, i.action, i.payload, i.issue_key, i.installation_id,
+           'queued', 0, now.t, now.t, now.t
+    FROM input AS i CROSS JOIN now
+    ORDER BY i.ord
+    ON CONFLICT (delivery_id) DO NOTHING
+    RETURNING delivery_id
+),
+upd AS (
+    UPDATE jobs SET state = 'queued', attempts = 0, not_before = (SELECT t FROM now),
+                    lease_until = NULL, worker_id = NULL, updated_at = (SELECT t FROM now)
+    WHERE delivery_id IN (SELECT delivery_id FROM input) AND state = 'failed'
+      AND delivery_id NOT IN (SELECT delivery_id FROM ins)
+    RETURNING delivery_id
+)
+SELECT delivery_id, 'new' AS outcome FROM ins
+UNION ALL
+SELECT delivery_id, 'retried' AS outcome FROM upd
+"""
+
+
+@dataclass
+class _PendingEnqueue:
+    delivery: Delivery
+    future: asyncio.Future[EnqueueOutcome]
+
+
+def _settle(future: asyncio.Future[EnqueueOutcome], outcome: EnqueueOutcome | BaseException) -> None:
+    if future.done():  # the caller gave up (cancelled); the delivery is stored all the same
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _affected(status: str) -> int:
@@ -100,6 +150,7 @@ class PostgresStore:
         max_size: int = 20,
         command_timeout: float = 30.0,
         max_claim_tries: int = 8,
+        max_enqueue_batches: int = 4,
     ) -> None:
         if schema is not None and not _SCHEMA_NAME.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
@@ -111,6 +162,10 @@ class PostgresStore:
         self._max_claim_tries = max_claim_tries
         self._pool: Any = None
         self._listeners: list[Callable[[], None]] = []
+        self._pending: list[_PendingEnqueue] = []
+        self._flush_scheduled = False
+        self._batches: set[asyncio.Task[None]] = set()
+        self._max_enqueue_batches = max(1, max_enqueue_batches)
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r})"
@@ -153,7 +208,12 @@ class PostgresStore:
             raise
 
     async def close(self) -> None:
-        """Close the pool."""
+        """Finish enqueues in flight, then close the pool."""
+        while self._batches or self._pending:
+            if self._batches:
+                await asyncio.gather(*self._batches, return_exceptions=True)
+            else:
+                self._flush()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -181,7 +241,55 @@ class PostgresStore:
         await self.pool.fetchval("SELECT 1")
 
     async def enqueue(self, delivery: Delivery) -> EnqueueOutcome:
-        """Persist a delivery once (one statement, committed when this returns)."""
+        """Persist a delivery once; committed when this returns (concurrent calls share one commit)."""
+        self.pool  # noqa: B018 - raises when the store is not open
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[EnqueueOutcome] = loop.create_future()
+        self._pending.append(_PendingEnqueue(delivery, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        outcome = await future
+        if outcome is not EnqueueOutcome.DUPLICATE:
+            self._notify()
+        return outcome
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending or len(self._batches) >= self._max_enqueue_batches:
+            return  # a batch finishing calls _flush again: meanwhile more enqueues join the next one
+        batch, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._enqueue_batch(batch))
+        self._batches.add(task)
+        task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._batches.discard(task)
+        self._flush()
+
+    async def _enqueue_batch(self, batch: list[_PendingEnqueue]) -> None:
+        try:
+            if len(batch) == 1:
+                outcomes = [await self._enqueue_one(batch[0].delivery)]
+            else:
+                outcomes = await self._enqueue_many([p.delivery for p in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0].future, exc)
+                return
+            # One bad delivery must not fail the others: store each on its own.
+            for pending in batch:
+                try:
+                    outcome = await self._enqueue_one(pending.delivery)
+                except Exception as one_exc:
+                    _settle(pending.future, one_exc)
+                else:
+                    _settle(pending.future, outcome)
+            return
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            _settle(pending.future, outcome)
+
+    async def _enqueue_one(self, delivery: Delivery) -> EnqueueOutcome:
         row = await self.pool.fetchrow(
             _ENQUEUE_SQL,
             delivery.delivery_id,
@@ -192,14 +300,32 @@ class PostgresStore:
             delivery.installation_id,
         )
         if row["inserted"]:
-            outcome = EnqueueOutcome.NEW
-        elif row["retried"]:
-            outcome = EnqueueOutcome.RETRIED
-        else:
-            outcome = EnqueueOutcome.DUPLICATE
-        if outcome is not EnqueueOutcome.DUPLICATE:
-            self._notify()
-        return outcome
+            return EnqueueOutcome.NEW
+        if row["retried"]:
+            return EnqueueOutcome.RETRIED
+        return EnqueueOutcome.DUPLICATE
+
+    async def _enqueue_many(self, deliveries: list[Delivery]) -> list[EnqueueOutcome]:
+        rows = await self.pool.fetch(
+            _ENQUEUE_MANY_SQL,
+            [d.delivery_id for d in deliveries],
+            [d.event for d in deliveries],
+            [d.action for d in deliveries],
+            [d.payload for d in deliveries],
+            [d.issue_key for d in deliveries],
+            [d.installation_id for d in deliveries],
+        )
+        fresh = {r["delivery_id"]: r["outcome"] for r in rows}
+        outcomes: list[EnqueueOutcome] = []
+        for d in deliveries:
+            kind = fresh.pop(d.delivery_id, None)  # only the first of duplicate ids gets it
+            if kind == "new":
+                outcomes.append(EnqueueOutcome.NEW)
+            elif kind == "retried":
+                outcomes.append(EnqueueOutcome.RETRIED)
+            else:
+                outcomes.append(EnqueueOutcome.DUPLICATE)
+        return outcomes
 
     async def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         """Take the oldest runnable job and lease it to `worker_id` (counts one attempt)."""

@@ -33,7 +33,8 @@ T = TypeVar("T")
 
 # A job is claimable when it is due (queued and past not_before) or its lease ran out (a crashed or
 # stuck worker), and, for issue-bound jobs, no earlier job of the same issue is unfinished and no
-# other job of the same issue holds a live lease. Oldest first.
+# other job of the same issue holds a live lease. Oldest first. (The redundant `state IN (...)` lets
+# the partial index on unfinished jobs serve the second subquery.)
 _CLAIM_SQL = """
 SELECT j.* FROM jobs AS j
 WHERE j.state IN ('queued', 'running')
@@ -44,7 +45,7 @@ WHERE j.state IN ('queued', 'running')
                       AND o.state IN ('queued', 'running'))
     AND NOT EXISTS (SELECT 1 FROM jobs AS o
                     WHERE o.issue_key = j.issue_key AND o.job_id <> j.job_id
-                      AND o.state = 'running' AND o.lease_until > :now)))
+                      AND o.state IN ('queued', 'running') AND o.state = 'running' AND o.lease_until > :now)))
 ORDER BY j.job_id
 LIMIT 1
 """
@@ -66,14 +67,31 @@ def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | No
         future.set_result(result)
 
 
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+def _resolve_all(outcomes: list[_Outcome]) -> None:
+    for future, result, error in outcomes:
+        _resolve(future, result, error)
+
+
 def _post(
     loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
 ) -> None:
     """Hand a result from the writer thread to the waiting coroutine (ignored if its loop is gone)."""
-    try:
-        loop.call_soon_threadsafe(_resolve, future, result, error)
-    except RuntimeError:  # the event loop was closed meanwhile
-        pass
+    _post_all([(loop, (future, result, error))])
+
+
+def _post_all(outcomes: list[tuple[asyncio.AbstractEventLoop, _Outcome]]) -> None:
+    """Hand a batch's results back with one wake-up per event loop (not one per operation)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for loop, outcome in outcomes:
+        by_loop.setdefault(loop, []).append(outcome)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve_all, items)
+        except RuntimeError:  # the event loop was closed meanwhile
+            pass
 
 
 def split_statements(script: str) -> list[str]:
@@ -122,7 +140,11 @@ class SqliteStore:
         self._busy_timeout_ms = busy_timeout_ms
         self._max_batch = max_batch
         self._clock = clock
-        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        # Operations travel to the writer thread in lists: everything asked for during one turn of the
+        # event loop goes as one item, so 100 concurrent enqueues cost one thread wake-up, not 100.
+        self._requests: queue.SimpleQueue[list[_Request] | None] = queue.SimpleQueue()
+        self._pending: list[_Request] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._listeners: list[Callable[[], None]] = []
         self._closed = False
@@ -156,6 +178,7 @@ class SqliteStore:
         if thread is None or self._closed:
             return
         self._closed = True
+        self._flush()
         self._requests.put(None)
         await asyncio.to_thread(thread.join)
 
@@ -190,7 +213,7 @@ class SqliteStore:
                 first = self._requests.get()
                 if first is None:
                     break
-                batch = [first]
+                batch = list(first)
                 while len(batch) < self._max_batch:
                     try:
                         nxt = self._requests.get_nowait()
@@ -199,8 +222,9 @@ class SqliteStore:
                     if nxt is None:
                         stopping = True
                         break
-                    batch.append(nxt)
-                self._run_batch(conn, batch)
+                    batch.extend(nxt)
+                for start in range(0, len(batch), self._max_batch):
+                    self._run_batch(conn, batch[start : start + self._max_batch])
         finally:
             # Anything still queued after close() gets an error instead of hanging forever.
             while True:
@@ -209,17 +233,17 @@ class SqliteStore:
                 except queue.Empty:
                     break
                 if left is not None:
-                    _post(left.loop, left.future, None, RuntimeError("store is closed"))
+                    closed = RuntimeError("store is closed")
+                    _post_all([(req.loop, (req.future, None, closed)) for req in left])
             conn.close()
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
         """Run every operation of the batch in one transaction (group commit), each in a savepoint."""
-        results: list[tuple[_Request, Any, BaseException | None]] = []
+        results: list[tuple[asyncio.AbstractEventLoop, _Outcome]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            for req in batch:
-                _post(req.loop, req.future, None, exc)
+            _post_all([(req.loop, (req.future, None, exc)) for req in batch])
             return
         try:
             for req in batch:
@@ -229,10 +253,10 @@ class SqliteStore:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
-                    results.append((req, None, exc))
+                    results.append((req.loop, (req.future, None, exc)))
                 else:
                     conn.execute("RELEASE op")
-                    results.append((req, result, None))
+                    results.append((req.loop, (req.future, result, None)))
             conn.execute("COMMIT")
         except BaseException as exc:
             log.exception("sqlite batch of %d operations failed; rolled back", len(batch))
@@ -240,20 +264,32 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            for req in batch:
-                _post(req.loop, req.future, None, exc)
+            _post_all([(req.loop, (req.future, None, exc)) for req in batch])
             return
         # Only now, after COMMIT returned, is anything acknowledged.
-        for req, result, error in results:
-            _post(req.loop, req.future, result, error)
+        _post_all(results)
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._thread is None or self._closed:
             raise RuntimeError("store is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._requests.put(_Request(fn, future, loop))
+        request = _Request(fn, future, loop)
+        if self._flush_loop is None:
+            self._pending.append(request)
+            self._flush_loop = loop
+            loop.call_soon(self._flush)
+        elif self._flush_loop is loop:
+            self._pending.append(request)
+        else:  # another event loop has a flush pending (unusual): send this one on its own
+            self._requests.put([request])
         return await future
+
+    def _flush(self) -> None:
+        """Send what this turn of the event loop asked for to the writer thread as one item."""
+        pending, self._pending, self._flush_loop = self._pending, [], None
+        if pending:
+            self._requests.put(pending)
 
     # -- the queue --------------------------------------------------------------------------------
 

@@ -13,12 +13,15 @@ ZWSP = "\u200b"
 
 # Each expression is linear: literal anchors followed by single character classes, on a capped line.
 _SECRETS = [
-    # No leading \b on the distinctive prefixes: a token glued to a word ("-lsslghp_...") is still a token.
-    (re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})"), "[redacted token]"),
-    (re.compile(r"(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[redacted key]"),
+    # Keyword rules first: the prefix rules below are greedy and could swallow a keyword glued after them.
     (re.compile(r"(?i)\b(aws_secret_access_key|secret|password|passwd|token|api[_-]?key)(\s{0,3}[=:]\s{0,3})[^\s'\"]{6,}"),
      r"\1\2[redacted]"),
-    (re.compile(r"(?i)(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{16,}"), r"\1 [redacted]"),
+    # The value stops where the next keyword starts: "Bearer <t1>Bearer <t2>" hides both values.
+    (re.compile(r"(?i)(bearer|basic|token)\s+(?:(?!bearer|basic|token)[A-Za-z0-9._~+/=-]){16,}"),
+     r"\1 [redacted]"),
+    # No leading \b on the distinctive prefixes: a token glued to a word ("-lsslghp_...") is still a token.
+    (re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})"), "[redacted token]"),
+    (re.compile(r"(?:AKIA|ASIA)[0-9A-Z]{16}"), "[redacted key]"),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "[redacted token]"),
     (re.compile(r"\b(?:glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,})"),
      "[redacted token]"),
@@ -43,12 +46,13 @@ _INVISIBLE = re.compile(
 
 def scrub(text: str) -> str:
     """Remove what looks like a secret, an e-mail address or a home-directory user name."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    text = _EMAIL.sub("[email]", text)
+    # Home directories first: a token glued in front of `C:\Users\jane` would otherwise take the drive
+    # letter with it, and the user name would no longer look like one.
     for pattern, replacement in _HOMES:
         text = pattern.sub(replacement, text)
-    return text
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return _EMAIL.sub("[email]", text)
 
 
 def neutralize_mentions(text: str) -> str:

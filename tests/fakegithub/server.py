@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import random
 import re
@@ -122,8 +123,9 @@ class Repo:
     installation_id: int
     repo_id: int
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
-    permissions: dict[str, str] = field(default_factory=dict)  # login -> admin|write|read|none
-    contents: dict[str, bytes] = field(default_factory=dict)
+    # login -> admin | maintain | write | triage | read | none
+    permissions: dict[str, str] = field(default_factory=dict)
+    contents: dict[str, bytes] = field(default_factory=dict)  # path on the default branch -> bytes
 
     @property
     def full_name(self) -> str:
@@ -529,6 +531,57 @@ class FakeGitHub:
             links.append(f'<{url(page - 1)}>; rel="prev"')
         return self._json(chunk, headers={"Link": ", ".join(links)} if links else None)
 
+    def _content_item(self, repo: Repo, path: str, kind: str) -> dict[str, Any]:
+        content = repo.contents.get(path, b"")
+        sha = hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest() if kind == "file" else "0" * 40
+        api = f"{self.base_url}/repos/{repo.full_name}/contents/{path}"
+        html = f"https://github.com/{repo.full_name}/{'blob' if kind == 'file' else 'tree'}/main/{path}"
+        return {
+            "type": kind,
+            "size": len(content) if kind == "file" else 0,
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": sha,
+            "url": api,
+            "git_url": None,
+            "html_url": html,
+            "download_url": None,
+            "_links": {"self": api, "git": None, "html": html},
+        }
+
+    def _directory(self, repo: Repo, path: str) -> list[dict[str, Any]]:
+        """The direct children of a folder (files and sub-folders), as the contents API lists them."""
+        prefix = f"{path}/" if path else ""
+        children: dict[str, str] = {}
+        for name in repo.contents:
+            if name.startswith(prefix):
+                rest = name[len(prefix) :]
+                head, _, tail = rest.partition("/")
+                children[prefix + head] = "dir" if tail else "file"
+        return [self._content_item(repo, child, kind) for child, kind in sorted(children.items())]
+
+    def set_file(self, full_name: str, path: str, text: str | bytes) -> None:
+        """Put a file on a repository's default branch."""
+        repo = self.repos[full_name]
+        repo.contents[path.strip("/")] = text.encode() if isinstance(text, str) else text
+
+    def remove_file(self, full_name: str, path: str) -> None:
+        """Delete a file from a repository's default branch."""
+        self.repos[full_name].contents.pop(path.strip("/"), None)
+
+    def set_permission(self, full_name: str, login: str, role: str) -> None:
+        """Give someone a role in a repository: read, triage, write, maintain or admin."""
+        self.repos[full_name].permissions[login] = role
+
+    def minimized(self, comment_id: int) -> str | None:
+        """Why a comment was minimized (lower-case classifier), or None."""
+        state = self.comments[comment_id].get("minimized")
+        return state["reason"] if state else None
+
+    def reactions(self, comment_id: int) -> list[str]:
+        """The contents of the reactions on a comment."""
+        return [r["content"] for r in self.comments[comment_id]["reactions_list"]]
+
     def _public_comment(self, comment: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in comment.items() if k != "reactions_list"}
 
@@ -551,6 +604,9 @@ class FakeGitHub:
             if comment is None or self._comment_issue[cid][0] != repo.full_name:
                 return self._error(404, "Not Found")
             if suffix.endswith("/reactions"):
+                for existing in comment["reactions_list"]:
+                    if existing["content"] == data["content"]:
+                        return self._json(existing, 200)  # GitHub: the reaction already exists
                 reaction = {
                     "id": self._new_id(),
                     "node_id": "R_x",
@@ -574,28 +630,26 @@ class FakeGitHub:
             if level == "none" and p["username"] not in repo.permissions:
                 return self._error(404, f"{p['username']} is not a user")
             role = {"admin": "admin", "maintain": "maintain", "write": "write", "triage": "triage"}
+            # `permission` folds maintain into write and triage into read; `role_name` keeps them apart.
+            folded = {"maintain": "write", "triage": "read"}.get(level, level)
             return self._json(
                 {
-                    "permission": level if level in ("admin", "write", "read", "none") else "read",
+                    "permission": folded if folded in ("admin", "write", "read", "none") else "read",
                     "role_name": role.get(level, level),
                     "user": self._user(p["username"]),
                 }
             )
         if suffix == "/contents/{path}":
-            content = repo.contents.get(p["path"])
+            path = p["path"].strip("/")
+            content = repo.contents.get(path)
             if content is None:
-                return self._error(404, "Not Found")
-            return self._json(
-                {
-                    "type": "file",
-                    "encoding": "base64",
-                    "size": len(content),
-                    "name": p["path"].rsplit("/", 1)[-1],
-                    "path": p["path"],
-                    "content": base64.b64encode(content).decode("ascii"),
-                    "sha": f"{abs(hash(content)):040x}"[:40],
-                }
-            )
+                listing = self._directory(repo, path)
+                if not listing:
+                    return self._error(404, "Not Found")
+                return self._json(listing)
+            entry = self._content_item(repo, path, "file")
+            entry.update(encoding="base64", content=base64.b64encode(content).decode("ascii"))
+            return self._json(entry)
         if not suffix.startswith("/issues/{issue_number}"):
             self.violations.append(f"{method} {request.path}: not emulated by the fake")
             return self._error(404, "Not Found")
@@ -655,6 +709,9 @@ class FakeGitHub:
         comment = self.comments.get(cid)
         if comment is None:
             return self._json({"errors": [{"type": "NOT_FOUND", "message": "Could not resolve"}]}, 200)
+        owner_repo = self.repos.get(self._comment_issue[cid][0])
+        if owner_repo is None or owner_repo.installation_id != held[0]:
+            return self._json({"errors": [{"type": "FORBIDDEN", "message": "Resource not accessible"}]}, 200)
         comment["minimized"] = {"reason": classifiers[0].lower()}
         return self._json(
             {

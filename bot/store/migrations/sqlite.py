@@ -30,7 +30,6 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_runnable ON jobs (job_id) WHERE state IN ('queued', 'running');
 CREATE INDEX jobs_issue_unfinished ON jobs (issue_key, job_id) WHERE state IN ('queued', 'running');
-CREATE INDEX jobs_state ON jobs (state, job_id);
 
 CREATE TABLE triage_records (
     repo         TEXT NOT NULL,
