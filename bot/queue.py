@@ -114,6 +114,7 @@ class WorkerPool:
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._stopping = False
+        self._listening = False
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[int, asyncio.Task[None]] = {}  # job_id -> processing task
         self.processed = 0  # jobs that reached a final or retry state in this process (for tests/metrics)
@@ -133,8 +134,9 @@ class WorkerPool:
             return
         self._stopping = False
         listen = getattr(self.store, "add_enqueue_listener", None)
-        if callable(listen):
-            listen(self.wake)
+        if callable(listen) and not self._listening:
+            listen(self.wake)  # an enqueue in this process wakes an idle worker at once
+            self._listening = True
         for n in range(self.settings.concurrency):
             worker_id = f"{self._id_base}/{n}"
             self._workers.append(

@@ -24,11 +24,25 @@ from tests.conftest import WEBHOOK_SECRET, comment_payload, issue_payload, load_
 
 SECRETS = ("old-secret", WEBHOOK_SECRET)
 CAP = 64 * 1024
-EVENTS = ["issues", "issue_comment", "installation", "installation_repositories", "ping", "check_run", "push",
-          "", " ", "ISSUES", "issues\t", "x" * 300]
+EVENTS = [
+    "issues",
+    "issue_comment",
+    "installation",
+    "installation_repositories",
+    "ping",
+    "check_run",
+    "push",
+    "",
+    " ",
+    "ISSUES",
+    "issues\t",
+    "x" * 300,
+]
 
 _issue = issue_payload(body="/usr/bin/ld: cannot find -lssl")
-_comment = comment_payload(_issue, {"id": 5, "body": "/linker why", "user": {"login": "maintainer", "type": "User"}})
+_comment = comment_payload(
+    _issue, {"id": 5, "body": "/linker why", "user": {"login": "maintainer", "type": "User"}}
+)
 PAIRS: list[tuple[str, dict[str, Any]]] = [
     ("issues", _issue),
     ("issue_comment", _comment),
@@ -39,9 +53,14 @@ PAIRS: list[tuple[str, dict[str, Any]]] = [
 BASES: list[dict[str, Any]] = [base for _, base in PAIRS] + [{}]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -106,8 +125,11 @@ def deliveries(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
         event_name, base = draw(st.sampled_from(PAIRS))
         payload = draw(mutated_payloads(base, most=2))
         body = json.dumps(payload, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
-        return {"X-GitHub-Event": event_name, "X-GitHub-Delivery": str(draw(st.uuids())),
-                "X-Hub-Signature-256": sign(body, draw(st.sampled_from(SECRETS)))}, body
+        return {
+            "X-GitHub-Event": event_name,
+            "X-GitHub-Delivery": str(draw(st.uuids())),
+            "X-Hub-Signature-256": sign(body, draw(st.sampled_from(SECRETS))),
+        }, body
     body = draw(bodies())
     headers: dict[str, str] = {}
     signature = draw(st.integers(0, 5))
@@ -119,8 +141,9 @@ def deliveries(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
         headers["X-GitHub-Event"] = draw(st.sampled_from(EVENTS) | header_text)
     if draw(st.integers(0, 8)):
         headers["X-GitHub-Delivery"] = draw(st.uuids().map(str) | header_text | st.just("d" * 250))
-    for name in draw(st.lists(st.sampled_from(["Content-Type", "X-GitHub-Hook-ID", "User-Agent", "X-Other"]),
-                              max_size=3)):
+    for name in draw(
+        st.lists(st.sampled_from(["Content-Type", "X-GitHub-Hook-ID", "User-Agent", "X-Other"]), max_size=3)
+    ):
         headers[name] = draw(header_text)
     return headers, body
 
@@ -166,8 +189,11 @@ async def client(private_key: str, tmp_path: Path, sqlite_store: Any) -> AsyncIt
         yield c
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(delivery=deliveries(), padding=st.sampled_from([0, 0, 0, CAP + 1]))
 async def test_server_answers_only_200_202_400_401_413(
     client: TestClient[Any, Any], delivery: tuple[dict[str, str], bytes], padding: int

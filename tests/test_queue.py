@@ -202,12 +202,13 @@ async def test_lease_is_extended_while_a_long_job_runs(store_factory: StoreFacto
     async def slow(job: Job) -> None:
         nonlocal runs
         runs += 1
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(4.0)  # several leases long
 
     async def never(job: Job) -> None:
         raise AssertionError("the other replica stole a leased job")
 
-    short = QueueSettings(concurrency=1, lease_seconds=0.4, poll_seconds=0.05)
+    # Long enough that a busy CI machine's scheduling delays can't starve the extension (every 0.5 s).
+    short = QueueSettings(concurrency=1, lease_seconds=1.5, poll_seconds=0.05)
     await a.enqueue(delivery())
     async with WorkerPool(a, slow, short), WorkerPool(b, never, short):
         await wait_for(all_in(a, "done", 1))

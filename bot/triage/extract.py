@@ -18,8 +18,9 @@ COMMENTS_TEXT_CAP = 4 * ISSUE_TEXT_CAP
 
 # These expressions are anchored, have no nested quantifiers, and only run on one capped line:
 # they cannot backtrack badly. Knowledge-base signatures never run through `re`.
+# A sequence cut short by the line cap or a bad paste ("\x1b[" and nothing after it) goes too.
 _ANSI = re.compile(
-    r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)|\x1b[@-Z\\-_]"
+    r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]?|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)|\x1b[@-Z\\-_]?"
 )
 _CI_PREFIX_LIST = [
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z? ?",  # GitHub Actions
@@ -61,7 +62,7 @@ def strip_line(raw: str) -> str:
         match = _CI_PREFIX.match(stripped)
         if not match or match.end() == 0:
             break
-        line = stripped[match.end():]
+        line = stripped[match.end() :]
     return line.strip()
 
 
@@ -90,7 +91,7 @@ def split_markdown(text: str, source: str) -> list[Line]:
                 end = line.find("-->")
                 if end < 0:
                     continue
-                line = line[end + 3:]
+                line = line[end + 3 :]
                 in_html_comment = False
             while "<!--" in line:
                 start = line.find("<!--")
@@ -99,7 +100,7 @@ def split_markdown(text: str, source: str) -> list[Line]:
                     line = line[:start]
                     in_html_comment = True
                     break
-                line = line[:start] + line[end + 3:]
+                line = line[:start] + line[end + 3 :]
             if "<" in line:
                 lowered = line.lower()
                 details_depth += lowered.count("<details") - lowered.count("</details>")
@@ -111,7 +112,11 @@ def split_markdown(text: str, source: str) -> list[Line]:
                 fence = marker
                 previous_blank = False
                 continue
-            if marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker):].strip():
+            if (
+                marker[0] == fence[0]
+                and len(marker) >= len(fence)
+                and not line.strip()[len(marker) :].strip()
+            ):
                 fence = None
                 continue
         if "PRIVATE KEY-----" in line:
@@ -123,7 +128,7 @@ def split_markdown(text: str, source: str) -> list[Line]:
         if fence is None:
             quote = _QUOTE.match(line) if line.lstrip(" ")[:1] == ">" else None
             if quote and quote.end() > 0 and ">" in line[: quote.end()]:
-                line = line[quote.end():]
+                line = line[quote.end() :]
                 region = "quote"
                 qfence = _FENCE.match(line)
                 if qfence:

@@ -88,8 +88,11 @@ def choose(workarounds: tuple[Workaround, ...], context: Context) -> list[Workar
 def _evidence_block(candidate: Candidate) -> str:
     lines = []
     for ev in candidate.evidence:
-        where = f"L{ev.line}" if ev.source == "body" else ("title" if ev.source == "title" else
-                                                           f"{ev.source} L{ev.line}")
+        where = (
+            f"L{ev.line}"
+            if ev.source == "body"
+            else ("title" if ev.source == "title" else f"{ev.source} L{ev.line}")
+        )
         lines.append(f"{where}: {safe_line(ev.text)}")
     fence = fence_for(lines)
     return f"{fence}text\n" + "\n".join(lines) + f"\n{fence}"
@@ -121,8 +124,11 @@ def render_diagnosis(candidate: Candidate, context: Context, *, primary: bool) -
         shown = "\n\n".join(steps[:VISIBLE_WORKAROUNDS])
         if len(steps) > VISIBLE_WORKAROUNDS:
             rest = len(steps) - VISIBLE_WORKAROUNDS
-            shown += (f"\n\n<details><summary>{rest} more thing{'s' if rest > 1 else ''} to try</summary>\n\n"
-                      + "\n\n".join(steps[VISIBLE_WORKAROUNDS:]) + "\n\n</details>")
+            shown += (
+                f"\n\n<details><summary>{rest} more thing{'s' if rest > 1 else ''} to try</summary>\n\n"
+                + "\n\n".join(steps[VISIBLE_WORKAROUNDS:])
+                + "\n\n</details>"
+            )
         parts.append("**What to try**\n\n" + shown)
     notes = version_notes(candidate)
     if notes:
@@ -145,8 +151,11 @@ def render_comment(verdict: Verdict, context: Context, marker: Marker) -> str | 
         sections = [render_diagnosis(verdict.diagnoses[0], context, primary=True)]
         for other in verdict.diagnoses[1:]:
             summary = safe_capture(fill(other.entry.title, template_values(other))).replace("<", "&lt;")
-            sections.append(f"<details><summary>Also found: {summary}</summary>\n\n"
-                            + render_diagnosis(other, context, primary=False) + "\n\n</details>")
+            sections.append(
+                f"<details><summary>Also found: {summary}</summary>\n\n"
+                + render_diagnosis(other, context, primary=False)
+                + "\n\n</details>"
+            )
         body = "\n\n---\n\n".join(sections)
     comment = f"{marker.render()}\n{body}\n\n{footer}\n"
     if len(comment) > SAFE_COMMENT_LIMIT:
@@ -161,8 +170,11 @@ def render_ask(wrapper: Candidate, context: Context) -> str:
     values = template_values(wrapper)
     chosen = choose(entry.ask, context)
     steps = "\n\n".join(f"**{fill(w.title, values)}**\n\n{fill(w.text.strip(), values)}" for w in chosen)
-    explanation = fill(entry.explanation.strip(), values) if entry.explanation else (
-        "This line is a summary printed after the real error: it says that something failed, not why.")
+    explanation = (
+        fill(entry.explanation.strip(), values)
+        if entry.explanation
+        else ("This line is a summary printed after the real error: it says that something failed, not why.")
+    )
     return (
         "### The log stops before the decisive error\n\n"
         f"{explanation}\n\n"

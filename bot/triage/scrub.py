@@ -14,25 +14,35 @@ ZWSP = "\u200b"
 # Each expression is linear: literal anchors followed by single character classes, on a capped line.
 _SECRETS = [
     # Keyword rules first: the prefix rules below are greedy and could swallow a keyword glued after them.
-    (re.compile(r"(?i)\b(aws_secret_access_key|secret|password|passwd|token|api[_-]?key)(\s{0,3}[=:]\s{0,3})[^\s'\"]{6,}"),
-     r"\1\2[redacted]"),
+    (
+        re.compile(
+            r"(?i)\b(aws_secret_access_key|secret|password|passwd|token|api[_-]?key)(\s{0,3}[=:]\s{0,3})[^\s'\"]{6,}"
+        ),
+        r"\1\2[redacted]",
+    ),
     # The value stops where the next keyword starts: "Bearer <t1>Bearer <t2>" hides both values.
-    (re.compile(r"(?i)(bearer|basic|token)\s+(?:(?!bearer|basic|token)[A-Za-z0-9._~+/=-]){16,}"),
-     r"\1 [redacted]"),
+    (
+        re.compile(r"(?i)(bearer|basic|token)\s+(?:(?!bearer|basic|token)[A-Za-z0-9._~+/=-]){16,}"),
+        r"\1 [redacted]",
+    ),
     # No leading \b on the distinctive prefixes: a token glued to a word ("-lsslghp_...") is still a token.
     (re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})"), "[redacted token]"),
     (re.compile(r"(?:AKIA|ASIA)[0-9A-Z]{16}"), "[redacted key]"),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "[redacted token]"),
-    (re.compile(r"\b(?:glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,})"),
-     "[redacted token]"),
+    (
+        re.compile(r"\b(?:glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_-]{50,})"),
+        "[redacted token]",
+    ),
     (re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----.*"), "[redacted private key]"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), "[redacted jwt]"),
 ]
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
 _HOMES = [
     (re.compile(r"(/home/|/Users/)(?!<user>)[^/\s:'\"`]+"), r"\1<user>"),
-    (re.compile(r"(?i)([A-Z]:[\\/]+(?:Users|Documents and Settings)[\\/]+)(?!<user>)[^\\/\s:'\"`]+"),
-     r"\1<user>"),
+    (
+        re.compile(r"(?i)([A-Z]:[\\/]+(?:Users|Documents and Settings)[\\/]+)(?!<user>)[^\\/\s:'\"`]+"),
+        r"\1<user>",
+    ),
     (re.compile(r"(/root)(?=/)"), r"\1"),
 ]
 _MENTION = re.compile(r"@(?=[A-Za-z0-9])")
