@@ -162,6 +162,21 @@ async def test_redelivery_and_unchanged_edit_write_nothing(bot: Bot) -> None:
     assert await bot.failed_jobs() == []
 
 
+async def test_an_edit_of_the_prose_alone_writes_nothing(bot: Bot) -> None:
+    body = PUREGO_BODY + "\nThanks for lokoing!"
+    payload = open_issue(bot.fake, 12, body)
+    assert await bot.deliver("issues", payload) == 202
+    await bot.settle()
+    writes = len(bot.fake.writes())
+    fixed = body.replace("lokoing", "looking")
+    bot.fake.add_issue(REPO, 12, body=fixed, title="Build fails")
+    edited = dict(issue_payload(number=12, body=fixed), action="edited", changes={"body": {"from": body}})
+    assert await bot.deliver("issues", edited) == 202
+    await bot.settle()
+    assert len(bot.fake.writes()) == writes  # same diagnosis, same evidence: nothing to edit
+    assert len(bot.fake.bot_comments(REPO, 12)) == 1
+
+
 async def test_labels_people_set_are_kept_and_not_readded(bot: Bot, kb: KnowledgeBase) -> None:
     result = triage(IssueText(title="Build fails", body=PUREGO_BODY), kb)
     bot.fake.add_issue(REPO, 3, body=PUREGO_BODY, labels=["bug", *result.labels])

@@ -196,8 +196,14 @@ async def retriage(
 
 
 def _normalized(body: str | None) -> str:
+    """The comment as a reader sees it: the marker's input hash changes with every edit of the issue
+    (a typo fixed in the prose), and that alone is no reason to write."""
     # GitHub hands bodies back with CRLF line ends when they were edited in the web UI.
-    return (body or "").replace("\r\n", "\n").strip()
+    text = (body or "").replace("\r\n", "\n").strip()
+    marker = parse_marker(text)
+    if marker is not None:
+        text = text.replace(f'"hash":"{marker.input_hash}"', '"hash":""', 1)
+    return text
 
 
 async def _sync_comment(
