@@ -127,3 +127,33 @@ def test_python_m_bot_runs_as_a_module() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "linkmode=internal" in proc.stdout
+
+
+def test_serve_refuses_to_start_on_a_broken_entry(tmp_path: Path, private_key: str) -> None:
+    """The server names the file, the key and the problem, and exits before listening."""
+    import os
+
+    from tests.conftest import settings_env
+
+    kb = tmp_path / "kb"
+    shutil.copytree(FIXTURE_KB_DIR, kb)
+    broken = kb / "native" / "native-cannot-find-library.yaml"
+    broken.write_text(broken.read_text().replace("confidence: 0.9", "confidence: lots", 1))
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    env = dict(os.environ, **settings_env(private_key, tmp_path, KNOWLEDGE_DIR=str(kb), PORT=port))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "native/native-cannot-find-library.yaml: signatures[0].confidence: must be a number" in proc.stderr
+    assert "refuses to start" in proc.stderr
