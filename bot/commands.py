@@ -7,6 +7,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from bot.markdown import strip_html_comments
+
 DEFAULT_PREFIX = "/linker"
 MAX_COMMANDS_PER_COMMENT = 10
 MAX_ARGS = 4
@@ -93,20 +95,11 @@ def parse_commands(body: str | None, prefix: str = DEFAULT_PREFIX) -> list[Comma
         if fence_match:
             fence = fence_match.group(1)
             continue
-        if in_html_comment:
-            end = line.find("-->")
-            if end < 0:
+        if in_html_comment or "<!--" in line:
+            visible, in_html_comment = strip_html_comments(line, in_html_comment, joiner=" ")
+            if visible is None:
                 continue
-            line = line[end + 3 :]
-            in_html_comment = False
-        while "<!--" in line:
-            start = line.find("<!--")
-            end = line.find("-->", start + 4)
-            if end < 0:
-                line = line[:start]
-                in_html_comment = True
-                break
-            line = line[:start] + " " + line[end + 3 :]
+            line = visible
         if line.startswith(("    ", "\t")):
             continue  # an indented code block
         stripped = line.strip()

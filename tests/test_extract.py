@@ -71,3 +71,20 @@ def test_details_block_counts_as_log() -> None:
 
 def test_null_body() -> None:
     assert extract(IssueText(title="", body="")) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "inside", "expected"),
+    [
+        ("a <!-- b --> c", False, ("a  c", False)),
+        ("a <!-- b", False, ("a ", True)),
+        ("still hidden", True, (None, True)),
+        ("end --> shown", True, (" shown", False)),
+        ("x <!-- 1 --> y <!-- 2 --> z", False, ("x  y  z", False)),
+        ("plain", False, ("plain", False)),
+    ],
+)
+def test_strip_html_comments(line: str, inside: bool, expected: tuple[str | None, bool]) -> None:
+    from bot.markdown import strip_html_comments
+
+    assert strip_html_comments(line, inside) == expected

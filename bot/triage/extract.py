@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from bot.markdown import strip_html_comments
 from bot.triage.model import IssueText
 
 # GitHub caps an issue body at 65,536 characters; other sources (log files on the CLI) pass their own cap.
@@ -86,20 +87,11 @@ def split_markdown(text: str, source: str) -> list[Line]:
         line = raw[:MAX_LINE_CHARS]
         if fence is None:
             # HTML comments (issue-template hints) are not evidence; they are only closed outside code.
-            if in_html_comment:
-                end = line.find("-->")
-                if end < 0:
+            if in_html_comment or "<!--" in line:
+                visible, in_html_comment = strip_html_comments(line, in_html_comment)
+                if visible is None:
                     continue
-                line = line[end + 3 :]
-                in_html_comment = False
-            while "<!--" in line:
-                start = line.find("<!--")
-                end = line.find("-->", start + 4)
-                if end < 0:
-                    line = line[:start]
-                    in_html_comment = True
-                    break
-                line = line[:start] + line[end + 3 :]
+                line = visible
             if "<" in line:
                 lowered = line.lower()
                 details_depth += lowered.count("<details") - lowered.count("</details>")
