@@ -150,7 +150,9 @@ class PostgresStore:
         max_size: int = 20,
         command_timeout: float = 30.0,
         max_claim_tries: int = 8,
-        max_enqueue_batches: int = 4,
+        # One batch in flight: enqueues arriving during its commit form the next one. Measured at
+        # 1,000 deliveries/s: 1 -> p99 36 ms, 2 -> 145 ms, 4 -> 90 ms (more commits, more CPU).
+        max_enqueue_batches: int = 1,
     ) -> None:
         if schema is not None and not _SCHEMA_NAME.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
