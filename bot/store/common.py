@@ -93,6 +93,54 @@ def feedback_from_row(row: Mapping[str, Any]) -> Feedback:
     )
 
 
+# The triage_records columns in insert order, and the upsert tail both backends share.
+RECORD_COLUMNS = (
+    "repo",
+    "issue_number",
+    "classes",
+    "decision",
+    "comment_id",
+    "input_hash",
+    "kb_version",
+    "labels_added",
+    "muted",
+    "updated_at",
+)
+RECORD_UPSERT = "ON CONFLICT (repo, issue_number) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in RECORD_COLUMNS[2:]
+)
+FEEDBACK_COLUMNS = ("repo", "issue_number", "user_login", "kind", "diagnosed", "correct_class", "created_at")
+
+
+def record_params(record: TriageRecord, updated_at: float | None) -> tuple[Any, ...]:
+    """A record's values in RECORD_COLUMNS order (lists as JSON text)."""
+    return (
+        record.repo,
+        record.issue_number,
+        json.dumps(record.classes),
+        record.decision,
+        record.comment_id,
+        record.input_hash,
+        record.kb_version,
+        json.dumps(record.labels_added),
+        record.muted,
+        updated_at,
+    )
+
+
+def feedback_params(feedback: Feedback, created_at: float | None) -> tuple[Any, ...]:
+    """A feedback row's values in FEEDBACK_COLUMNS order."""
+    return (
+        feedback.repo,
+        feedback.issue_number,
+        feedback.user,
+        feedback.kind,
+        json.dumps(feedback.diagnosed),
+        feedback.correct_class,
+        created_at,
+    )
+
+
 def truncate_reason(reason: str, limit: int = 2000) -> str:
     """Keep stored error reasons bounded (a traceback can be long)."""
     return reason if len(reason) <= limit else reason[: limit - 15] + " …[truncated]"

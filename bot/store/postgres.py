@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -14,12 +13,17 @@ import asyncpg
 
 from bot.store.base import Delivery, EnqueueOutcome, Feedback, Job, JobInfo, TriageRecord
 from bot.store.common import (
+    FEEDBACK_COLUMNS,
+    RECORD_COLUMNS,
+    RECORD_UPSERT,
     LeaseLost,
     check_state,
     feedback_from_row,
+    feedback_params,
     job_from_row,
     job_info_from_row,
     record_from_row,
+    record_params,
     truncate_reason,
 )
 from bot.store.migrations import Migration
@@ -440,39 +444,18 @@ class PostgresStore:
     async def put_record(self, record: TriageRecord) -> None:
         """Insert or replace the triage record of one issue (updated_at 0 means now)."""
         await self.pool.execute(
-            "INSERT INTO triage_records (repo, issue_number, classes, decision, comment_id, input_hash,"
-            " kb_version, labels_added, muted, updated_at)"
+            f"INSERT INTO triage_records ({', '.join(RECORD_COLUMNS)})"
             f" VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8::jsonb, $9, COALESCE($10, {_NOW}))"
-            " ON CONFLICT (repo, issue_number) DO UPDATE SET classes = excluded.classes,"
-            " decision = excluded.decision, comment_id = excluded.comment_id,"
-            " input_hash = excluded.input_hash, kb_version = excluded.kb_version,"
-            " labels_added = excluded.labels_added, muted = excluded.muted,"
-            " updated_at = excluded.updated_at",
-            record.repo,
-            record.issue_number,
-            json.dumps(record.classes),
-            record.decision,
-            record.comment_id,
-            record.input_hash,
-            record.kb_version,
-            json.dumps(record.labels_added),
-            record.muted,
-            record.updated_at or None,
+            f" {RECORD_UPSERT}",
+            *record_params(record, record.updated_at or None),
         )
 
     async def add_feedback(self, feedback: Feedback) -> None:
         """Append a feedback row (created_at 0 means now)."""
         await self.pool.execute(
-            "INSERT INTO feedback (repo, issue_number, user_login, kind, diagnosed, correct_class,"
-            " created_at)"
+            f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)})"
             f" VALUES ($1, $2, $3, $4, $5::jsonb, $6, COALESCE($7, {_NOW}))",
-            feedback.repo,
-            feedback.issue_number,
-            feedback.user,
-            feedback.kind,
-            json.dumps(feedback.diagnosed),
-            feedback.correct_class,
-            feedback.created_at or None,
+            *feedback_params(feedback, feedback.created_at or None),
         )
 
     async def list_feedback(self, repo: str | None = None) -> list[Feedback]:

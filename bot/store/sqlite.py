@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import queue
 import sqlite3
@@ -16,12 +15,17 @@ from typing import Any, TypeVar
 
 from bot.store.base import Delivery, EnqueueOutcome, Feedback, Job, JobInfo, TriageRecord
 from bot.store.common import (
+    FEEDBACK_COLUMNS,
+    RECORD_COLUMNS,
+    RECORD_UPSERT,
     LeaseLost,
     check_state,
     feedback_from_row,
+    feedback_params,
     job_from_row,
     job_info_from_row,
     record_from_row,
+    record_params,
     truncate_reason,
 )
 from bot.store.migrations import Migration
@@ -509,26 +513,11 @@ class SqliteStore:
         updated_at = record.updated_at or self._clock()
 
         def op(conn: sqlite3.Connection) -> None:
+            params = record_params(record, updated_at)
             conn.execute(
-                "INSERT INTO triage_records (repo, issue_number, classes, decision, comment_id, input_hash,"
-                " kb_version, labels_added, muted, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (repo, issue_number) DO UPDATE SET classes = excluded.classes,"
-                " decision = excluded.decision, comment_id = excluded.comment_id,"
-                " input_hash = excluded.input_hash, kb_version = excluded.kb_version,"
-                " labels_added = excluded.labels_added, muted = excluded.muted,"
-                " updated_at = excluded.updated_at",
-                (
-                    record.repo,
-                    record.issue_number,
-                    json.dumps(record.classes),
-                    record.decision,
-                    record.comment_id,
-                    record.input_hash,
-                    record.kb_version,
-                    json.dumps(record.labels_added),
-                    int(record.muted),
-                    updated_at,
-                ),
+                f"INSERT INTO triage_records ({', '.join(RECORD_COLUMNS)})"
+                f" VALUES ({', '.join('?' * len(params))}) {RECORD_UPSERT}",
+                params,
             )
 
         await self._call(op)
@@ -538,18 +527,11 @@ class SqliteStore:
         created_at = feedback.created_at or self._clock()
 
         def op(conn: sqlite3.Connection) -> None:
+            params = feedback_params(feedback, created_at)
             conn.execute(
-                "INSERT INTO feedback (repo, issue_number, user_login, kind, diagnosed, correct_class,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    feedback.repo,
-                    feedback.issue_number,
-                    feedback.user,
-                    feedback.kind,
-                    json.dumps(feedback.diagnosed),
-                    feedback.correct_class,
-                    created_at,
-                ),
+                f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)})"
+                f" VALUES ({', '.join('?' * len(params))})",
+                params,
             )
 
         await self._call(op)
