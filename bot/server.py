@@ -197,6 +197,16 @@ def make_processor(
     return Processor(store=store, app=app, kb=kb, triage=triage, clock=clock)
 
 
+# aiohttp logs a malformed request with its raw bytes (up to ~100 kB): unauthenticated clients must not
+# be able to flood the log, so messages and tracebacks are cut.
+MAX_LOG_MESSAGE = 2_000
+MAX_LOG_TRACEBACK = 8_000
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f" …[{len(text) - limit} characters cut]"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and the record's `fields`."""
 
@@ -206,13 +216,13 @@ class JsonFormatter(logging.Formatter):
             "ts": round(record.created, 3),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _cut(record.getMessage(), MAX_LOG_MESSAGE),
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             data.update(fields)
         if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+            data["exc"] = _cut(self.formatException(record.exc_info), MAX_LOG_TRACEBACK)
         return json.dumps(data, default=str)
 
 
