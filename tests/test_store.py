@@ -255,6 +255,8 @@ async def test_feedback_append_and_list(store: Store) -> None:
         await store.add_feedback(f)
     assert await store.list_feedback() == [f1, f2, f3]
     assert await store.list_feedback("o/r") == [f1, f3]
+    assert await store.list_feedback("o/r", 3) == [f3]
+    assert await store.list_feedback("o/r", 2) == []
 
 
 # -- several store objects (replicas) on one database ---------------------------------------------

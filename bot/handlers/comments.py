@@ -301,10 +301,9 @@ async def _wrong(conv: Conversation, command: Command) -> None:
         correct_class=correct,
         created_at=conv.ctx.clock(),
     )
-    earlier = await conv.ctx.store.list_feedback(conv.repo)
+    earlier = await conv.ctx.store.list_feedback(conv.repo, conv.number)
     if not any(
-        (f.issue_number, f.user, f.kind, f.diagnosed, f.correct_class)
-        == (conv.number, conv.login, "wrong", diagnosed, correct)
+        (f.user, f.kind, f.diagnosed, f.correct_class) == (conv.login, "wrong", diagnosed, correct)
         for f in earlier
     ):
         await conv.ctx.store.add_feedback(feedback)

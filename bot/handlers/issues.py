@@ -87,8 +87,8 @@ def where_of(repo: str, issue: Mapping[str, Any]) -> dict[str, Any]:
 async def rejected_classes(store: Store, repo: str, number: int) -> frozenset[str]:
     """Classes people said were wrong on this issue (`/linker wrong`): never diagnosed here again."""
     rejected: set[str] = set()
-    for feedback in await store.list_feedback(repo):
-        if feedback.issue_number == number and feedback.kind == "wrong":
+    for feedback in await store.list_feedback(repo, number):
+        if feedback.kind == "wrong":
             rejected.update(c for c in feedback.diagnosed if c != feedback.correct_class)
     return frozenset(rejected)
 

@@ -128,5 +128,5 @@ class Store(Protocol):
     async def add_feedback(self, feedback: Feedback) -> None:
         """Append a feedback row."""
 
-    async def list_feedback(self, repo: str | None = None) -> list[Feedback]:
-        """Feedback rows, oldest first."""
+    async def list_feedback(self, repo: str | None = None, issue_number: int | None = None) -> list[Feedback]:
+        """Feedback rows, oldest first, optionally of one repository or one of its issues."""

@@ -458,12 +458,16 @@ class PostgresStore:
             *feedback_params(feedback, feedback.created_at or None),
         )
 
-    async def list_feedback(self, repo: str | None = None) -> list[Feedback]:
-        """Feedback rows, oldest first, optionally of one repository."""
+    async def list_feedback(self, repo: str | None = None, issue_number: int | None = None) -> list[Feedback]:
+        """Feedback rows, oldest first, optionally of one repository or one of its issues."""
         if repo is None:
             rows = await self.pool.fetch("SELECT * FROM feedback ORDER BY id")
-        else:
+        elif issue_number is None:
             rows = await self.pool.fetch("SELECT * FROM feedback WHERE repo = $1 ORDER BY id", repo)
+        else:
+            rows = await self.pool.fetch(
+                "SELECT * FROM feedback WHERE repo = $1 AND issue_number = $2 ORDER BY id", repo, issue_number
+            )
         return [feedback_from_row(r) for r in rows]
 
 

@@ -536,14 +536,19 @@ class SqliteStore:
 
         await self._call(op)
 
-    async def list_feedback(self, repo: str | None = None) -> list[Feedback]:
-        """Feedback rows, oldest first, optionally of one repository."""
+    async def list_feedback(self, repo: str | None = None, issue_number: int | None = None) -> list[Feedback]:
+        """Feedback rows, oldest first, optionally of one repository or one of its issues."""
 
         def op(conn: sqlite3.Connection) -> list[Feedback]:
             if repo is None:
                 rows = conn.execute("SELECT * FROM feedback ORDER BY id")
-            else:
+            elif issue_number is None:
                 rows = conn.execute("SELECT * FROM feedback WHERE repo = ? ORDER BY id", (repo,))
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM feedback WHERE repo = ? AND issue_number = ? ORDER BY id",
+                    (repo, issue_number),
+                )
             return [feedback_from_row(r) for r in rows.fetchall()]
 
         return await self._call(op)
