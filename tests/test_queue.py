@@ -210,8 +210,12 @@ async def test_lease_is_extended_while_a_long_job_runs(store_factory: StoreFacto
     # Long enough that a busy CI machine's scheduling delays can't starve the extension (every 0.5 s).
     short = QueueSettings(concurrency=1, lease_seconds=1.5, poll_seconds=0.05)
     await a.enqueue(delivery())
-    async with WorkerPool(a, slow, short), WorkerPool(b, never, short):
-        await wait_for(all_in(a, "done", 1))
+    async with WorkerPool(a, slow, short):
+        # The second replica starts only once the first holds the job: otherwise it may simply claim
+        # it first, which is no theft.
+        await wait_for(all_in(a, "running", 1))
+        async with WorkerPool(b, never, short):
+            await wait_for(all_in(a, "done", 1))
     assert runs == 1
 
 
