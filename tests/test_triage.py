@@ -212,3 +212,9 @@ def test_body_line_starting_with_fix_is_not_a_fix_statement(kb: KnowledgeBase) -
     assert triage(IssueText(title="", body=body), kb).decision == "comment"
     titled = triage(IssueText(title="fix(build): link ssl", body=body), kb)
     assert titled.decision == "silent"
+
+
+def test_ask_comment_offers_mute_not_wrong(kb: KnowledgeBase) -> None:
+    result = triage(IssueText(title="", body="collect2: error: ld returned 1 exit status"), kb)
+    assert result.comment is not None
+    assert "/linker mute" in result.comment and "Wrong diagnosis" not in result.comment

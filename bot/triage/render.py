@@ -17,6 +17,10 @@ _PLAIN_VERSION = re.compile(r"v?[0-9A-Za-z.+-]{1,40}")
 GITHUB_COMMENT_LIMIT = 65_536
 SAFE_COMMENT_LIMIT = 60_000
 VISIBLE_WORKAROUNDS = 2  # the rest fold into <details> so the comment stays short
+ASK_FOOTER = (
+    "<sub>Automated triage by linker-triage (knowledge base `{kb}`). Not a link or load failure? Reply "
+    "`/linker mute` and I'll stay out of this issue.</sub>"
+)
 FOOTER = (
     "<sub>Automated triage by linker-triage (knowledge base `{kb}`). Wrong diagnosis? Reply "
     "`/linker wrong` or `/linker wrong <class-id>`; `/linker why` shows what matched.</sub>"
@@ -144,7 +148,7 @@ def render_comment(verdict: Verdict, context: Context, marker: Marker) -> str | 
     """The whole comment for a verdict (None when the bot stays silent)."""
     if verdict.decision == "silent":
         return None
-    footer = FOOTER.format(kb=marker.kb_version)
+    footer = (ASK_FOOTER if verdict.decision == "ask" else FOOTER).format(kb=marker.kb_version)
     if verdict.decision == "ask":
         body = render_ask(verdict.wrappers[0], context)
     else:
@@ -179,7 +183,8 @@ def render_ask(wrapper: Candidate, context: Context) -> str:
         "### The log stops before the decisive error\n\n"
         f"{explanation}\n\n"
         f"{_evidence_block(wrapper)}\n\n"
-        "Could you add the complete output? The cause is usually printed just above that line.\n\n"
+        "Could you add the complete output of the failing step? The line above says where the cause is "
+        "printed.\n\n"
         f"{steps}\n\n"
         "_I'll look again as soon as the full output is in this issue._"
     )
