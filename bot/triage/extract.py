@@ -34,6 +34,7 @@ _CI_PREFIX_LIST = [
     r"\[(?:INFO|ERROR|WARN|WARNING|DEBUG|FATAL)\] ",  # Maven and friends
     r"remote: ",  # Heroku / git push output
 ]
+_PREFIX_FIRST = frozenset("0123456789[#|r")
 # One alternation: a single C-level match call per line instead of one per prefix.
 _CI_PREFIX = re.compile("|".join(f"(?:{p})" for p in _CI_PREFIX_LIST))
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -55,10 +56,14 @@ def strip_line(raw: str) -> str:
     line = raw[:MAX_LINE_CHARS]
     if "\x1b" in line:
         line = _ANSI.sub("", line)
-    line = line.rstrip()
+    line = line.strip()
     # Prefixes can stack (timestamp, then docker-compose service), so strip up to three.
     for _ in range(3):
         stripped = line.lstrip()
+        # Every prefix starts with one of these characters or carries a "|" (docker-compose): most log
+        # lines need no regex call at all.
+        if not stripped or (stripped[0] not in _PREFIX_FIRST and "|" not in stripped[:100]):
+            break
         match = _CI_PREFIX.match(stripped)
         if not match or match.end() == 0:
             break
