@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.knowledge import Entry, KnowledgeBase
-from bot.patterns import PatternSet
+from bot.patterns import MAX_HITS_PER_PATTERN, PatternSet
 from bot.triage import context as ctx
 from bot.triage.extract import Line
 
@@ -94,7 +94,8 @@ class CompiledKnowledgeBase:
         for c_index, crule in enumerate(CAUTION_RULES):
             patterns.append(crule[1])
             self.slots.append(("caution", -1, c_index))
-        self.pattern_set = PatternSet(patterns)
+        limits = {"sig": MAX_HITS_PER_PATTERN, "fact": 5, "caution": 5}
+        self.pattern_set = PatternSet(patterns, [limits.get(kind, 1) for kind, _, _ in self.slots])
 
     def scan(self, lines: Sequence[Line]) -> ScanResult:
         """Run every pattern over the lines once and sort the hits by what they belong to."""

@@ -122,7 +122,7 @@ def split_markdown(text: str, source: str) -> list[Line]:
             continue
         region = "code"
         if fence is None:
-            quote = _QUOTE.match(line) if line.lstrip(" ")[:1] == ">" else None
+            quote = _QUOTE.match(line) if line[:4].lstrip(" ")[:1] == ">" else None
             if quote and quote.end() > 0 and ">" in line[: quote.end()]:
                 line = line[quote.end() :]
                 region = "quote"
@@ -137,11 +137,22 @@ def split_markdown(text: str, source: str) -> list[Line]:
                 region = "code"
             else:
                 region = "prose"
-        previous_blank = not line.strip()
-        for part in _split_json_escaped(line) if _JSON_NEWLINE in line else (line,):
-            cleaned = strip_line(part)
-            if cleaned:
-                lines.append(Line(number, source, cleaned, region))
+        bare = line.strip()
+        previous_blank = not bare
+        if _JSON_NEWLINE in bare:
+            for part in _split_json_escaped(bare):
+                cleaned = strip_line(part)
+                if cleaned:
+                    lines.append(Line(number, source, cleaned, region))
+            continue
+        if not bare:
+            continue
+        # Most lines carry no escape code and cannot start with a CI prefix: skip the call.
+        if "\x1b" in bare or bare[0] in _PREFIX_FIRST or "|" in bare[:100]:
+            bare = strip_line(bare)
+            if not bare:
+                continue
+        lines.append(Line(number, source, bare, region))
     return lines
 
 

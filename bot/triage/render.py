@@ -31,13 +31,23 @@ class TemplateValues(dict[str, str]):
     """Values for a template; keys in `plain` came from the entry's defaults, not from the issue."""
 
     plain: frozenset[str] = frozenset()
+    _prepared: tuple[dict[str, str], dict[str, str]] | None = None
+
+    def prepared(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(for prose, for code blocks): made safe once, however many templates use them."""
+        if self._prepared is None:
+            safe = {k: safe_capture(v) for k, v in self.items() if v}
+            prose = {k: v if k in self.plain else f"`{v}`" for k, v in safe.items()}
+            code = {k: safe_capture(v, in_code_block=True) for k, v in self.items() if v}
+            self._prepared = (prose, code)
+        return self._prepared
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
     """Fill `{name}` fields: captures as inline code in prose, raw inside fenced blocks, made safe first."""
-    plain = values.plain if isinstance(values, TemplateValues) else frozenset()
-    safe = {k: safe_capture(v) for k, v in values.items() if v}
-    raw = {k: safe_capture(v, in_code_block=True) for k, v in values.items() if v}
+    if "{" not in template:
+        return template
+    prose, code = (values if isinstance(values, TemplateValues) else TemplateValues(values)).prepared()
     out: list[str] = []
     in_fence: str | None = None
     for line in template.split("\n"):
@@ -48,14 +58,13 @@ def fill(template: str, values: Mapping[str, str]) -> str:
                 in_fence = stripped[:3]
                 out.append(line)
                 continue
-            code = {k: v if k in plain else f"`{v}`" for k, v in safe.items()}
-            out.append(_format(line, code))
+            out.append(_format(line, prose))
         else:
             if is_fence and stripped.startswith(in_fence):
                 in_fence = None
                 out.append(line)
                 continue
-            out.append(_format(line, raw))
+            out.append(_format(line, code))
     return "\n".join(out)
 
 
