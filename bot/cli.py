@@ -143,16 +143,51 @@ def cmd_kb_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Precision and recall of the matcher over labelled real issues."""
-    from bot.evaluate import default_eval_dir, evaluate, report
+    """Precision and recall of the matcher over labelled real issues, held to the ratchet."""
+    from bot.evaluate import (
+        default_eval_dir,
+        evaluate,
+        figures,
+        improved,
+        load_ratchet,
+        per_class,
+        regressions,
+        report,
+        save_ratchet,
+    )
 
-    kb = load_kb_or_exit(args.knowledge, err)
     directory = args.dir or default_eval_dir()
     if directory is None or not directory.is_dir():
-        print("no evaluation folder found; pass --dir", file=err)
-        return 2
+        out.write(
+            "eval skipped: no labelled issues found (../shared/eval/dev next to the repository); pass --dir\n"
+        )
+        return 0
+    kb = load_kb_or_exit(args.knowledge, err)
     results = evaluate(kb, directory)
     out.write(report(results, area=args.area, verbose=args.verbose))
+    if args.per_class:
+        out.write("\nper class (right, wrong, missed):\n")
+        for cid, right, wrong, missed in per_class(results):
+            out.write(f"  {cid:60} {right:3} {wrong:3} {missed:3}\n")
+    current = figures(results)
+    out.write("figures: " + ", ".join(f"{k} {v}" for k, v in current.items()) + "\n")
+    if args.ratchet is None:
+        return 0
+    best = load_ratchet(args.ratchet)
+    problems = regressions(current, best)
+    if problems:
+        out.write("quality fell below the ratchet in " + str(args.ratchet) + ":\n")
+        out.writelines(f"  {p}\n" for p in problems)
+        return 1
+    moved = improved(current, best)
+    if moved != best:
+        if args.update:
+            save_ratchet(args.ratchet, moved)
+            out.write(f"ratchet {args.ratchet} moved up\n")
+        else:
+            out.write(f"better than the ratchet: run with --update to record it in {args.ratchet}\n")
+    else:
+        out.write("at the ratchet\n")
     return 0
 
 
@@ -223,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dir", type=Path, default=None, help="folder of labelled YAML issues")
     ev.add_argument("--area", default=None, help="go, native, runtime or negatives")
     ev.add_argument("--verbose", action="store_true", help="show matched lines of every error")
+    ev.add_argument("--per-class", action="store_true", help="right / wrong / missed per class")
+    ev.add_argument(
+        "--ratchet", type=Path, default=None, help="fail when quality falls below this file's figures"
+    )
+    ev.add_argument("--update", action="store_true", help="with --ratchet: record figures that got better")
     ev.set_defaults(func=cmd_eval)
 
     jobs = sub.add_parser("jobs", help="recent jobs of the delivery queue")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,3 +122,74 @@ def _evidence(case: Case) -> list[str]:
         for ev in match.evidence:
             lines.append(f"      {match.id} {ev.source} L{ev.line} [{ev.signature}]: {ev.text[:160]}")
     return lines
+
+
+def figures(cases: list[Case]) -> dict[str, float]:
+    """The ratcheted quality figures: overall precision and recall, recall per area, look-alike rate."""
+    result: dict[str, float] = {}
+    tp = sum(len(c.predicted & c.expected) for c in cases)
+    fp = sum(len(c.predicted - c.expected) for c in cases)
+    fn = sum(len(c.expected - c.predicted) for c in cases)
+    result["precision"] = round(tp / max(tp + fp, 1), 4)
+    result["recall"] = round(tp / max(tp + fn, 1), 4)
+    for area in sorted({c.area for c in cases if c.expected}):
+        group = [c for c in cases if c.area == area]
+        gtp = sum(len(c.predicted & c.expected) for c in group)
+        gfn = sum(len(c.expected - c.predicted) for c in group)
+        result[f"recall.{area}"] = round(gtp / max(gtp + gfn, 1), 4)
+    nones = [c for c in cases if not c.expected]
+    result["lookalike_rate"] = round(sum(1 for c in nones if c.predicted) / max(len(nones), 1), 4)
+    return result
+
+
+def per_class(cases: list[Case]) -> list[tuple[str, int, int, int]]:
+    """(class id, right, wrong, missed) for every class that was expected or predicted."""
+    counts: dict[str, list[int]] = {}
+    for case in cases:
+        for cid in case.predicted | case.expected:
+            row = counts.setdefault(cid, [0, 0, 0])
+            if cid in case.predicted and cid in case.expected:
+                row[0] += 1
+            elif cid in case.predicted:
+                row[1] += 1
+            else:
+                row[2] += 1
+    return [(cid, *row) for cid, row in sorted(counts.items())]  # type: ignore[misc]
+
+
+def regressions(current: dict[str, float], ratchet: dict[str, float]) -> list[str]:
+    """How the current figures fall behind the best ones recorded (lower is worse, except look-alikes)."""
+    problems = []
+    for key, best in sorted(ratchet.items()):
+        now = current.get(key)
+        if now is None:
+            problems.append(f"{key}: missing (ratchet {best})")
+        elif key == "lookalike_rate" and now > best + 1e-9:
+            problems.append(f"{key}: {now} is above the ratchet {best}")
+        elif key != "lookalike_rate" and now < best - 1e-9:
+            problems.append(f"{key}: {now} is below the ratchet {best}")
+    return problems
+
+
+def improved(current: dict[str, float], ratchet: dict[str, float]) -> dict[str, float]:
+    """The ratchet moved to every figure that got better (never down)."""
+    moved = dict(ratchet)
+    for key, now in current.items():
+        best = ratchet.get(key)
+        if best is None or (now < best if key == "lookalike_rate" else now > best):
+            moved[key] = now
+    return moved
+
+
+def load_ratchet(path: Path) -> dict[str, float]:
+    """The recorded best figures ({} when the file does not exist yet)."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {str(k): float(v) for k, v in data.get("figures", {}).items()}
+
+
+def save_ratchet(path: Path, values: dict[str, float]) -> None:
+    """Write the ratchet file (sorted, one figure per line, for readable diffs)."""
+    text = json.dumps({"figures": dict(sorted(values.items()))}, indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")

@@ -67,3 +67,46 @@ def test_evaluation_targets() -> None:
         assert gtp / max(gtp + gfn, 1) >= 0.90, area
     nones = [c for c in cases if not c.expected]
     assert sum(1 for c in nones if c.predicted) <= 0.01 * len(nones)
+
+
+@pytest.mark.parametrize(
+    ("current", "ratchet", "problems"),
+    [
+        ({"precision": 1.0, "lookalike_rate": 0.0}, {"precision": 1.0, "lookalike_rate": 0.0}, []),
+        ({"precision": 0.99}, {"precision": 1.0}, ["precision: 0.99 is below the ratchet 1.0"]),
+        (
+            {"lookalike_rate": 0.02},
+            {"lookalike_rate": 0.0},
+            ["lookalike_rate: 0.02 is above the ratchet 0.0"],
+        ),
+        ({"recall.go": 0.97}, {"recall.go": 0.95}, []),
+        ({}, {"recall.go": 0.95}, ["recall.go: missing (ratchet 0.95)"]),
+    ],
+)
+def test_ratchet_regressions(
+    current: dict[str, float], ratchet: dict[str, float], problems: list[str]
+) -> None:
+    from bot.evaluate import regressions
+
+    assert regressions(current, ratchet) == problems
+
+
+def test_ratchet_only_moves_up() -> None:
+    from bot.evaluate import improved
+
+    best = {"precision": 0.98, "recall.go": 0.95, "lookalike_rate": 0.02}
+    now = {"precision": 0.99, "recall.go": 0.94, "lookalike_rate": 0.01, "recall.native": 0.9}
+    assert improved(now, best) == {
+        "precision": 0.99,
+        "recall.go": 0.95,
+        "lookalike_rate": 0.01,
+        "recall.native": 0.9,
+    }
+
+
+def test_ratchet_file_holds_the_targets() -> None:
+    from bot.evaluate import load_ratchet
+
+    ratchet = load_ratchet(ROOT / "eval-ratchet.json")
+    assert ratchet["precision"] >= 0.97 and ratchet["lookalike_rate"] <= 0.01
+    assert all(ratchet[f"recall.{area}"] >= 0.90 for area in ("go", "native", "runtime"))
