@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -91,6 +90,7 @@ class PatternSet:
 
     def __init__(self, pattern_list: Sequence[str], hit_limits: Sequence[int] | None = None) -> None:
         self.patterns = list(pattern_list)
+        self.scanned_bytes = 0  # total bytes handed to the RE2 sets: the work is linear in this
         # How many hits of each pattern are worth locating (a context rule needs one or a few).
         self.hit_limits = (
             list(hit_limits) if hit_limits is not None else [MAX_HITS_PER_PATTERN] * len(self.patterns)
@@ -117,43 +117,68 @@ class PatternSet:
         return found
 
     def scan(self, lines: Sequence[str]) -> list[Hit]:
-        """Every (pattern, line) hit with its named groups, at most the pattern's hit limit."""
-        if not self.patterns:
+        """Every (pattern, line) hit with its named groups, at most the pattern's hit limit.
+
+        Lines must not contain newlines (extraction splits on them): they are joined once and scanned
+        in ~64 KiB chunks cut at line ends, so no Python work is done per line."""
+        if not self.patterns or not lines:
             return []
+        data = "\n".join(lines).encode("utf-8", "replace")
+        if data.count(b"\n") != len(lines) - 1:  # a caller passed a line with a line break in it
+            data = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace")
         hits: list[Hit] = []
         counts: dict[int, int] = {}
-        for first, chunk, starts in _chunks(lines):
-            found = self._match(chunk)
-            if not found:
-                continue
-            for index in found:
+        first = 0  # index of the chunk's first line
+        start = 0
+        size = len(data)
+        while start <= size:
+            end = _chunk_end(data, start)
+            chunk = data[start:end]
+            self.scanned_bytes += len(chunk)
+            for index in self._match(chunk):
                 limit = self.hit_limits[index]
                 if counts.get(index, 0) >= limit:
                     continue
-                for hit in self._locate(index, first, chunk, starts, lines):
+                for hit in self._locate(index, first, chunk, lines):
                     hits.append(hit)
                     counts[index] = counts.get(index, 0) + 1
                     if counts[index] >= limit:
                         break
+            first += chunk.count(b"\n") + 1
+            start = end + 1
         hits.sort(key=lambda h: (h.line, h.index))
         return hits
 
-    def _locate(
-        self, index: int, first: int, chunk: bytes, starts: list[int], lines: Sequence[str]
-    ) -> Iterator[Hit]:
+    def _locate(self, index: int, first: int, chunk: bytes, lines: Sequence[str]) -> Iterator[Hit]:
         """The hits of one pattern in a chunk; a match spanning lines is redone line by line."""
+        row, counted_to = 0, 0  # matches come in order: count line ends incrementally
         for match in self._multiline[index].finditer(chunk):
-            row = bisect.bisect_right(starts, match.start()) - 1
-            if b"\n" not in chunk[match.start() : match.end()]:
-                yield _hit(index, first + row, chunk[starts[row] : match.start()], match)
+            begin, finish = match.start(), match.end()
+            row += chunk.count(b"\n", counted_to, begin)
+            counted_to = begin
+            if chunk.find(b"\n", begin, finish) < 0:
+                line_start = chunk.rfind(b"\n", 0, begin) + 1
+                yield _hit(index, first + row, chunk[line_start:begin], match)
                 continue
             # `[^x]` and `\s` can cross a line end inside a chunk; signatures are one-line patterns.
-            last = bisect.bisect_right(starts, match.end() - 1) - 1
+            last = row + chunk.count(b"\n", begin, max(finish - 1, begin))
             for covered in range(row, last + 1):
                 line_bytes = lines[first + covered].encode("utf-8", "replace")
                 single = self._single[index].search(line_bytes)
                 if single is not None:
                     yield _hit(index, first + covered, line_bytes[: single.start()], single)
+
+
+def _chunk_end(data: bytes, start: int) -> int:
+    """Where the chunk starting at `start` ends: at a line end near CHUNK_BYTES, or the data's end."""
+    end = start + CHUNK_BYTES
+    if end >= len(data):
+        return len(data)
+    cut = data.rfind(b"\n", start, end)
+    if cut > start:
+        return cut
+    cut = data.find(b"\n", end)  # one line longer than a chunk: keep it whole
+    return len(data) if cut < 0 else cut
 
 
 def _groups(sizes: Sequence[int]) -> list[list[int]]:
@@ -180,21 +205,3 @@ def _hit(index: int, line: int, before: bytes, match: Any) -> Hit:
     start = len(before.decode("utf-8", "replace"))
     length = len(match.group(0).decode("utf-8", "replace"))
     return Hit(index, line, groups, start, start + length)
-
-
-def _chunks(lines: Sequence[str]) -> Iterator[tuple[int, bytes, list[int]]]:
-    """Lines joined into ~64 KiB UTF-8 chunks cut at line ends, with each line's start offset."""
-    first = 0
-    parts: list[bytes] = []
-    starts: list[int] = []
-    size = 0
-    for number, line in enumerate(lines):
-        data = line.encode("utf-8", "replace")
-        if parts and size + len(data) + 1 > CHUNK_BYTES:
-            yield first, b"\n".join(parts), starts
-            first, parts, starts, size = number, [], [], 0
-        starts.append(size)
-        parts.append(data)
-        size += len(data) + 1
-    if parts:
-        yield first, b"\n".join(parts), starts

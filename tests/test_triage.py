@@ -218,3 +218,47 @@ def test_ask_comment_offers_mute_not_wrong(kb: KnowledgeBase) -> None:
     result = triage(IssueText(title="", body="collect2: error: ld returned 1 exit status"), kb)
     assert result.comment is not None
     assert "/linker mute" in result.comment and "Wrong diagnosis" not in result.comment
+
+
+@pytest.mark.parametrize("where", [0, 1, 9_999, 15_000, 19_999])
+def test_line_numbers_survive_chunking(where: int) -> None:
+    from bot.patterns import PatternSet
+
+    lines = [f"ordinary build output line {i} with some padding text" for i in range(20_000)]
+    lines[where] = "/usr/bin/ld: cannot find -lzstd"
+    lines[12_345] = "x" * 70_000  # one line longer than a chunk stays whole
+    hits = PatternSet([r"cannot find -l(?P<lib>\w+)", r"^x+$"]).scan(lines)
+    assert [(h.index, h.line) for h in hits] == sorted([(0, where), (1, 12_345)], key=lambda t: (t[1], t[0]))
+    assert hits[[h.index for h in hits].index(0)].groups == {"lib": "zstd"}
+
+
+def test_a_line_with_a_line_break_is_scanned_as_one_line() -> None:
+    from bot.patterns import PatternSet
+
+    hits = PatternSet([r"cannot find -lz"]).scan(["a\nb", "/usr/bin/ld: cannot find -lz"])
+    assert [(h.line, h.start) for h in hits] == [(1, 13)]
+
+
+def hostile(size: int) -> str:
+    """Nested-quantifier bait, 100 KB single lines and 20,000 open parentheses, then a real error."""
+    unit = ("a" * 60 + "!" + "(" * 40 + "x" * 30 + " " * 30 + "\n") * 100
+    unit += "(" * 20_000 + "\n" + "ab" * 50_000 + "\n"
+    text = (unit * (size // len(unit) + 1))[:size]
+    return text + "\n/usr/bin/ld: cannot find -lssl\n"
+
+
+def test_hostile_input_costs_work_linear_in_its_size(kb: KnowledgeBase) -> None:
+    """RE2 runs in time linear in the bytes it is given: show the bytes scanned grow with the input."""
+    from bot.triage import compile_knowledge_base
+
+    pattern_set = compile_knowledge_base(kb).pattern_set
+    scanned = []
+    for size in (100_000, 1_000_000):
+        before = pattern_set.scanned_bytes
+        result = triage(IssueText(title="", body=hostile(size)), kb, cap=2 * size)
+        scanned.append(pattern_set.scanned_bytes - before)
+        assert result.class_ids == ["native-cannot-find-library"]
+        assert scanned[-1] <= size + 100  # each byte once (lines are only shortened by extraction)
+    # Ten times the input, about ten times the work (lines over 4,000 characters are cut, hence the
+    # slack); anything superlinear would show as a ratio near 100.
+    assert 5 <= scanned[1] / scanned[0] <= 15

@@ -158,7 +158,7 @@ def split_markdown(text: str, source: str) -> list[Line]:
 
 def extract(issue: IssueText, cap: int = ISSUE_TEXT_CAP) -> list[Line]:
     """All lines of the title, the body and the reporter's comments, in order."""
-    title = issue.title[:MAX_TITLE_CHARS]
+    title = " ".join(issue.title[:MAX_TITLE_CHARS].splitlines())
     lines = [Line(0, "title", strip_line(title), "title")] if title.strip() else []
     lines += split_markdown((issue.body or "")[:cap], "body")
     budget = max(COMMENTS_TEXT_CAP, cap)
