@@ -14,8 +14,9 @@ from typing import Any, TextIO
 from bot.errors import KnowledgeError, SettingsError
 from bot.knowledge import KnowledgeBase, default_knowledge_dir, load_knowledge_base
 
-# A log file given on the command line may be far larger than an issue body.
-FILE_TEXT_CAP = 32 << 20
+# A build log given on the command line is read whole, whatever its size (people run `match` in CI on
+# their failed build's output); only issue text from webhooks has GitHub's caps.
+FILE_TEXT_CAP = sys.maxsize
 DEFAULT_DATABASE_URL = "sqlite:///data/linker-triage.sqlite3"
 
 
