@@ -22,41 +22,12 @@ from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
 from bot.triage.marker import parse_marker
 from tests.conftest import REPO, WEBHOOK_SECRET, delivery_headers, issue_payload
+from tests.e2e import PUREGO_BODY, PUREGO_LINE
 from tests.fakegithub import FakeGitHub
 from tests.store_fixtures import NO_POSTGRES, TEST_DATABASE_URL, new_schema_name
 
 ROOT = Path(__file__).resolve().parent.parent
-PUREGO_LINE = "dlopen: unhandled relocation for purego_dlopen (type 46 (SDYNIMPORT) rtype 7 (R_CALL))"
-PUREGO_BODY = f"""Building my app on Linux fails since I added a cgo dependency.
-
-```
-$ go build ./cmd/app
-# example.com/app
-{PUREGO_LINE}
-```
-
-go version go1.21.5 linux/amd64, github.com/ebitengine/purego v0.5.0
-"""
-
-# `python -m bot serve`, with the queue tuned from QUEUE_* variables (bot.queue.queue_settings_from_env)
-# for as long as the server does not read them itself: short leases and backoffs keep these tests fast.
-LAUNCHER = """
-import os, sys
-import bot.server
-from bot.queue import queue_settings_from_env
-
-_make_app = bot.server.make_app
-
-def make_app(settings, *, store, process=None, queue_settings=None):
-    if queue_settings is None:
-        queue_settings = queue_settings_from_env(os.environ, concurrency=settings.workers)
-    return _make_app(settings, store=store, process=process, queue_settings=queue_settings)
-
-bot.server.make_app = make_app
-from bot.cli import main
-sys.exit(main(["serve"]))
-"""
-
+# Short leases and backoffs (QUEUE_* variables, read by the server's settings) keep these tests fast.
 FAST_QUEUE = {
     "QUEUE_LEASE_SECONDS": "2",
     "QUEUE_MAX_ATTEMPTS": "60",
@@ -97,7 +68,7 @@ class Server:
         """Start and wait until /readyz says the store is reachable."""
         log = self.log_path.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", LAUNCHER, cwd=ROOT, env=self.env, stdout=log, stderr=log
+            sys.executable, "-m", "bot", "serve", cwd=ROOT, env=self.env, stdout=log, stderr=log
         )
         log.close()
         deadline = time.monotonic() + 60

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
-import warnings
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.errors import KnowledgeError
 from bot.github import make_session
-from bot.knowledge import KnowledgeBase, build_knowledge_base, entry_files, load_entries, load_knowledge_base
+from bot.knowledge import KnowledgeBase, load_knowledge_base
 from bot.queue import QueueSettings
 from bot.server import make_app, make_processor
 from bot.settings import load_settings
@@ -25,20 +20,10 @@ from bot.triage import triage
 from bot.triage.marker import MARKER_PREFIX, parse_marker
 from bot.triage.model import IssueText
 from tests.conftest import REPO, comment_payload, delivery_headers, issue_payload, settings_env
+from tests.e2e import PUREGO_BODY, PUREGO_LINE, Bot
 from tests.fakegithub import FakeGitHub
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
-PUREGO_LINE = "dlopen: unhandled relocation for purego_dlopen (type 46 (SDYNIMPORT) rtype 7 (R_CALL))"
-PUREGO_BODY = f"""Building my app on Linux fails since I added a cgo dependency.
-
-```
-$ go build ./cmd/app
-# example.com/app
-{PUREGO_LINE}
-```
-
-go version go1.21.5 linux/amd64, github.com/ebitengine/purego v0.5.0
-"""
 WRAPPER_BODY = """Linking fails:
 
 ```
@@ -57,53 +42,8 @@ collect2: error: ld returned 1 exit status
 
 @pytest.fixture(scope="module")
 def kb() -> KnowledgeBase:
-    """The repository's knowledge base (only its valid entries while colleagues still edit it)."""
-    try:
-        return load_knowledge_base(KNOWLEDGE)
-    except KnowledgeError as exc:
-        warnings.warn(f"knowledge base has problems; using its valid entries: {exc}", stacklevel=1)
-        entries, _ = load_entries(entry_files(KNOWLEDGE), KNOWLEDGE)
-        ids = {e.id for e in entries}
-        entries = [replace(e, supersedes=tuple(s for s in e.supersedes if s in ids)) for e in entries]
-        return build_knowledge_base(entries, b"partial")
-
-
-@dataclass
-class Bot:
-    """The running bot and its fake GitHub."""
-
-    client: TestClient[Any, Any]
-    fake: FakeGitHub
-    store: Any
-
-    async def deliver(
-        self,
-        event: str,
-        payload: dict[str, Any],
-        *,
-        delivery_id: str | None = None,
-        secret: str | None = None,
-    ) -> int:
-        """Send one signed delivery; returns the HTTP status."""
-        body = json.dumps(payload).encode()
-        kwargs = {"secret": secret} if secret else {}
-        headers = delivery_headers(body, event, delivery_id=delivery_id or str(uuid.uuid4()), **kwargs)
-        resp = await self.client.post("/webhook", data=body, headers=headers)
-        return resp.status
-
-    async def settle(self, limit: float = 15.0) -> None:
-        """Wait until every stored job is done or failed."""
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            jobs = await self.store.list_jobs(None, 1000)
-            if all(j.state in ("done", "failed") for j in jobs):
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"jobs did not settle: {await self.store.list_jobs(None, 1000)}")
-
-    async def failed_jobs(self) -> list[Any]:
-        """Jobs that failed for good."""
-        return list(await self.store.list_jobs("failed", 1000))
+    """The repository's knowledge base; a broken entry fails the tests, as it stops the server."""
+    return load_knowledge_base(KNOWLEDGE)
 
 
 @pytest.fixture

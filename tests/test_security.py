@@ -15,9 +15,7 @@ import io
 import json
 import logging
 import re
-import time
 import tracemalloc
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,7 @@ from bot import server as server_module
 from bot import webhook as webhook_module
 from bot.cli import main as cli_main
 from bot.errors import KnowledgeError, SettingsError
-from bot.github import GitHubApp, make_session
+from bot.github import make_session
 from bot.knowledge import KnowledgeBase, load_knowledge_base
 from bot.patterns import PatternSet
 from bot.queue import QueueSettings
@@ -60,6 +58,7 @@ from tests.conftest import (
     issue_payload,
     settings_env,
 )
+from tests.e2e import Bot
 from tests.fakegithub import FakeGitHub
 from tests.kbfixtures import FIXTURE_KB_DIR, fixture_kb
 
@@ -674,33 +673,6 @@ def test_corpus_with_raw_line_ends_is_inert(path: Path) -> None:
 # --- end to end: signed deliveries -> server -> queue -> triage -> fake GitHub ------------------------------
 
 
-@dataclass
-class Bot:
-    """The running bot on the fixture knowledge base, and its fake GitHub."""
-
-    client: TestClient[Any, Any]
-    fake: FakeGitHub
-    store: Any
-    app: GitHubApp
-
-    async def deliver(
-        self, event: str, payload: dict[str, Any] | bytes, delivery_id: str | None = None
-    ) -> int:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        headers = delivery_headers(body, event, delivery_id=delivery_id or str(uuid.uuid4()))
-        resp = await self.client.post("/webhook", data=body, headers=headers)
-        return resp.status
-
-    async def settle(self, limit: float = 20.0) -> None:
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            jobs = await self.store.list_jobs(None, 1000)
-            if all(j.state in ("done", "failed") for j in jobs):
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("jobs did not settle")
-
-
 @pytest.fixture
 async def bot(
     fake_github: FakeGitHub, sqlite_store: Any, private_key: str, tmp_path: Path
@@ -786,7 +758,7 @@ async def test_one_diagnosis_despite_redeliveries_and_concurrent_deliveries(bot:
     opened = issue_payload(number=6, body=HOSTILE_BODY)
     edited = dict(opened, action="edited", changes={"title": {"from": "Build broken"}})
     deliveries = [("issues", opened, "same-1")] * 4 + [("issues", edited, None)] * 6
-    statuses = await asyncio.gather(*(bot.deliver(e, p, d) for e, p, d in deliveries))
+    statuses = await asyncio.gather(*(bot.deliver(e, p, delivery_id=d) for e, p, d in deliveries))
     assert set(statuses) == {202}
     await bot.settle()
     assert len(bot.fake.bot_comments(REPO, 6)) == 1
@@ -794,7 +766,7 @@ async def test_one_diagnosis_despite_redeliveries_and_concurrent_deliveries(bot:
     assert len(posts) == 1
     assert await bot.store.list_jobs("failed", 10) == []
     # And again later, as GitHub's "Redeliver" button would.
-    assert await bot.deliver("issues", opened, "same-1") == 202
+    assert await bot.deliver("issues", opened, delivery_id="same-1") == 202
     assert await bot.deliver("issues", opened) == 202
     await bot.settle()
     assert len(bot.fake.bot_comments(REPO, 6)) == 1
