@@ -78,7 +78,8 @@ def cmd_match(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"{path}: {exc}", file=err)
             status = 1
             continue
-        result = triage(issue, kb, cap=cap)
+        # A build log can be hundreds of MB: match its chunks on every core (the server uses one).
+        result = triage(issue, kb, cap=cap, workers=os.cpu_count() or 1)
         if args.json:
             record = {
                 "input": path,

@@ -4,25 +4,41 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import re2
 
-# Patterns with a large RE2 program (counted repetitions like .{0,300}) go into sets of their own, so
-# that their DFA states do not multiply with those of the many small patterns. Measured on the whole
-# knowledge base (554 patterns): one light set + one heavy set scan a 64 KB issue in ~1.5 ms and
-# build logs at ~100 MB/s; a single pattern with a broad counted gap once cut that to 0.5 MB/s, hence
-# the split (and the budget, which starts a new heavy set past it).
+from bot.widen import widen_repeats
+
+# Every pattern goes into the scan set widened (bot.widen: `.{0,300}` becomes `.*`), so the set stays
+# small; the exact pattern then locates the hits in the chunks the set names. Patterns whose widened
+# program is still large go into sets of their own, so that their DFA states do not multiply with
+# those of the many small patterns (one broad counted gap once cut a whole scan to 0.5 MB/s). Each set
+# costs a pass over the text: the whole knowledge base, widened, fits in one (largest program: ~550).
 SET_GROUP_SIZE = 1000
-HEAVY_PROGRAM_SIZE = 500
+HEAVY_PROGRAM_SIZE = 1000
 HEAVY_GROUP_BUDGET = 100_000
 SET_MAX_MEM = 64 << 20
 ONE_MAX_MEM = 8 << 20
 CHUNK_BYTES = 64 << 10
 MAX_HITS_PER_PATTERN = 40
+# A pattern that has reached its hit limit still costs the set's DFA work at each of its matches (an
+# insertion per occurrence, and `\bgcc\b` is on every other line of a build log). When such patterns
+# keep firing, the rest of a large input is scanned by a set without them. A variant not compiled yet
+# (~30 ms for the whole knowledge base) is only built when this much input is left to pay for it.
+VARIANT_MIN_REMAINING = 4 << 20
+MAX_VARIANTS = 4
+# Inputs this large are matched on several threads (RE2 releases the GIL); smaller ones are not worth
+# the threads.
+PARALLEL_MIN_BYTES = 1 << 20
+PARALLEL_BATCH_BYTES = 1 << 20
 
 
 def _options(max_mem: int) -> Any:
@@ -85,6 +101,9 @@ class Hit:
     end: int = 0
 
 
+SetGroups = list[tuple[list[int], Any]]  # (global indexes of a set's patterns, the RE2 set)
+
+
 class PatternSet:
     """All patterns of the knowledge base in one RE2 set; scans text in time linear in its length."""
 
@@ -95,78 +114,182 @@ class PatternSet:
         self.hit_limits = (
             list(hit_limits) if hit_limits is not None else [MAX_HITS_PER_PATTERN] * len(self.patterns)
         )
-        self._sets: list[tuple[list[int], Any]] = []  # (global indexes of the group's patterns, RE2 set)
         self._multiline = []
         self._single = []
         with _quiet_stderr():
             for pattern in self.patterns:
                 self._multiline.append(re2.compile(f"(?m){pattern}", _options(ONE_MAX_MEM)))
                 self._single.append(re2.compile(pattern, _options(ONE_MAX_MEM)))
-            for members in _groups([compiled.programsize for compiled in self._single]):
-                group = re2.Set.SearchSet(_options(SET_MAX_MEM))
+            self._widened = [widen_repeats(pattern) for pattern in self.patterns]
+            self._widened_sizes = [
+                re2.compile(widened, _options(ONE_MAX_MEM)).programsize for widened in self._widened
+            ]
+            self._full = self._compile_sets(frozenset())
+        self._variants: OrderedDict[frozenset[int], SetGroups] = OrderedDict()
+        self._variants_lock = threading.Lock()
+
+    def _compile_sets(self, excluded: frozenset[int]) -> SetGroups:
+        """RE2 sets over the widened patterns, leaving out `excluded`."""
+        kept = [index for index in range(len(self.patterns)) if index not in excluded]
+        sets: SetGroups = []
+        with _quiet_stderr():
+            for group in _groups([self._widened_sizes[index] for index in kept]):
+                members = [kept[position] for position in group]
+                compiled = re2.Set.SearchSet(_options(SET_MAX_MEM))
                 for index in members:
                     # (?m) so that ^ and $ keep meaning start and end of a line inside a chunk.
-                    group.Add(f"(?m:{self.patterns[index]})")
-                group.Compile()
-                self._sets.append((members, group))
+                    compiled.Add(f"(?m:{self._widened[index]})")
+                compiled.Compile()
+                sets.append((members, compiled))
+        return sets
 
-    def _match(self, chunk: bytes) -> list[int]:
-        found: list[int] = []
-        for members, group in self._sets:
-            found.extend(members[index] for index in group.Match(chunk) or ())
-        return found
+    def _variant(self, excluded: frozenset[int], remaining: int) -> SetGroups | None:
+        """The sets without the `excluded` patterns: cached, or built when enough input is left."""
+        with self._variants_lock:
+            cached = self._variants.get(excluded)
+            if cached is not None:
+                self._variants.move_to_end(excluded)
+                return cached
+            if remaining < VARIANT_MIN_REMAINING:
+                return None
+            built = self._compile_sets(excluded)
+            self._variants[excluded] = built
+            while len(self._variants) > MAX_VARIANTS:
+                self._variants.popitem(last=False)
+            return built
 
-    def scan(self, lines: Sequence[str]) -> list[Hit]:
+    def scan(self, lines: Sequence[str], *, workers: int = 1) -> list[Hit]:
         """Every (pattern, line) hit with its named groups, at most the pattern's hit limit.
 
-        Lines must not contain newlines (extraction splits on them): they are joined once and scanned
-        in ~64 KiB chunks cut at line ends, so no Python work is done per line."""
+        Lines must not contain newlines (extraction splits on them; one that does is scanned with the
+        break made a space): they are joined once and scanned as one text."""
         if not self.patterns or not lines:
             return []
         data = "\n".join(lines).encode("utf-8", "replace")
-        if data.count(b"\n") != len(lines) - 1:  # a caller passed a line with a line break in it
+        if data.count(b"\n") != len(lines) - 1:
             data = "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace")
+        return self.scan_bytes(data, workers=workers)
+
+    def scan_bytes(self, data: bytes, *, workers: int = 1) -> list[Hit]:
+        """Every hit in UTF-8 text whose lines end with `\\n`; line numbers count from 0.
+
+        The text is scanned in ~64 KiB chunks cut at line ends, so no Python work is done per line;
+        with `workers` > 1 a large text's chunks are matched on that many threads, and the hits are
+        taken in chunk order, so the result does not depend on the threads."""
+        if not self.patterns:
+            return []
+        pool = ThreadPoolExecutor(workers) if workers > 1 and len(data) >= PARALLEL_MIN_BYTES else None
+        batches = _batches(_chunk_spans(data), PARALLEL_BATCH_BYTES if pool else 0)
+        view = memoryview(data)
+        sets, excluded = self._full, frozenset[int]()
         hits: list[Hit] = []
         counts: dict[int, int] = {}
-        first = 0  # index of the chunk's first line
-        start = 0
-        size = len(data)
-        while start <= size:
-            end = _chunk_end(data, start)
-            chunk = data[start:end]
-            self.scanned_bytes += len(chunk)
-            for index in self._match(chunk):
-                limit = self.hit_limits[index]
-                if counts.get(index, 0) >= limit:
-                    continue
-                for hit in self._locate(index, first, chunk, lines):
-                    hits.append(hit)
-                    counts[index] = counts.get(index, 0) + 1
-                    if counts[index] >= limit:
-                        break
-            first += chunk.count(b"\n") + 1
-            start = end + 1
+        # On one thread, line ends are counted only up to chunks with hits (counting costs ~1 ms per MB).
+        counted_to, lines_before = 0, 0
+        pending: deque[Future[list[list[int]]] | partial[list[list[int]]]] = deque()
+        submitted = 0
+        try:
+            for batch in batches:
+                while submitted < len(batches) and len(pending) < (2 * workers if pool else 1):
+                    work = partial(_match_batch, sets, view, batches[submitted])
+                    pending.append(pool.submit(work) if pool else work)
+                    submitted += 1
+                result = pending.popleft()
+                found_per_chunk = result.result() if isinstance(result, Future) else result()
+                for (start, end), found in zip(batch, found_per_chunk, strict=True):
+                    self.scanned_bytes += end - start
+                    chunk: bytes | None = None
+                    wasted = False
+                    if pool is not None:  # count now, while the threads match the chunks ahead
+                        lines_before += data.count(b"\n", counted_to, start)
+                        counted_to = start
+                    for index in found:
+                        limit = self.hit_limits[index]
+                        if counts.get(index, 0) >= limit:
+                            wasted = True
+                            continue
+                        if chunk is None:
+                            chunk = data[start:end]
+                            lines_before += data.count(b"\n", counted_to, start)
+                            counted_to = start
+                        for hit in self._locate(index, lines_before, chunk):
+                            hits.append(hit)
+                            counts[index] = counts.get(index, 0) + 1
+                            if counts[index] >= limit:
+                                break
+                    if wasted:
+                        saturated = frozenset(i for i, n in counts.items() if n >= self.hit_limits[i])
+                        if saturated != excluded:
+                            variant = self._variant(saturated, len(data) - end)
+                            if variant is not None:
+                                sets, excluded = variant, saturated
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         hits.sort(key=lambda h: (h.line, h.index))
         return hits
 
-    def _locate(self, index: int, first: int, chunk: bytes, lines: Sequence[str]) -> Iterator[Hit]:
+    def _locate(self, index: int, first: int, chunk: bytes) -> Iterator[Hit]:
         """The hits of one pattern in a chunk; a match spanning lines is redone line by line."""
         row, counted_to = 0, 0  # matches come in order: count line ends incrementally
         for match in self._multiline[index].finditer(chunk):
             begin, finish = match.start(), match.end()
             row += chunk.count(b"\n", counted_to, begin)
             counted_to = begin
+            line_start = chunk.rfind(b"\n", 0, begin) + 1
             if chunk.find(b"\n", begin, finish) < 0:
-                line_start = chunk.rfind(b"\n", 0, begin) + 1
                 yield _hit(index, first + row, chunk[line_start:begin], match)
                 continue
             # `[^x]` and `\s` can cross a line end inside a chunk; signatures are one-line patterns.
             last = row + chunk.count(b"\n", begin, max(finish - 1, begin))
             for covered in range(row, last + 1):
-                line_bytes = lines[first + covered].encode("utf-8", "replace")
+                line_end = chunk.find(b"\n", line_start)
+                line_end = len(chunk) if line_end < 0 else line_end
+                line_bytes = chunk[line_start:line_end]
                 single = self._single[index].search(line_bytes)
                 if single is not None:
                     yield _hit(index, first + covered, line_bytes[: single.start()], single)
+                line_start = line_end + 1
+
+
+def _match(sets: SetGroups, chunk: memoryview) -> list[int]:
+    """Indexes of the patterns whose widened form matches somewhere in the chunk."""
+    found: list[int] = []
+    for members, compiled in sets:
+        found.extend(members[index] for index in compiled.Match(chunk) or ())
+    return found
+
+
+def _match_batch(sets: SetGroups, view: memoryview, batch: list[tuple[int, int]]) -> list[list[int]]:
+    """`_match` for each chunk of a batch (one task per batch keeps the threads' overhead low)."""
+    return [_match(sets, view[start:end]) for start, end in batch]
+
+
+def _batches(spans: list[tuple[int, int]], batch_bytes: int) -> list[list[tuple[int, int]]]:
+    """Consecutive chunks grouped until a group holds `batch_bytes` (0: one chunk per group)."""
+    batches: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    size = 0
+    for span in spans:
+        current.append(span)
+        size += span[1] - span[0]
+        if size >= batch_bytes:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _chunk_spans(data: bytes) -> list[tuple[int, int]]:
+    """The (start, end) of each chunk, cut at line ends; the line end itself is in no chunk."""
+    spans = []
+    start = 0
+    while start <= len(data):
+        end = _chunk_end(data, start)
+        spans.append((start, end))
+        start = end + 1
+    return spans
 
 
 def _chunk_end(data: bytes, start: int) -> int:

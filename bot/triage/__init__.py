@@ -49,11 +49,12 @@ def triage(
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     disabled: frozenset[str] = frozenset(),
     cap: int = ISSUE_TEXT_CAP,
+    workers: int = 1,
 ) -> TriageResult:
-    """Find the failure in an issue and decide what to say about it."""
+    """Find the failure in an issue and decide what to say about it (`workers`: threads for large text)."""
     compiled = compile_knowledge_base(kb)
     lines = extract(issue, cap=cap)
-    scan = compiled.scan(lines)
+    scan = compiled.scan(lines, workers=workers)
     verdict = decide(issue, scan, min_confidence=min_confidence, disabled=disabled)
     digest = input_hash(issue)
     shown = verdict.diagnoses if verdict.decision == "comment" else verdict.wrappers[:1]

@@ -97,9 +97,9 @@ class CompiledKnowledgeBase:
         limits = {"sig": MAX_HITS_PER_PATTERN, "fact": 5, "caution": 5}
         self.pattern_set = PatternSet(patterns, [limits.get(kind, 1) for kind, _, _ in self.slots])
 
-    def scan(self, lines: Sequence[Line]) -> ScanResult:
+    def scan(self, lines: Sequence[Line], *, workers: int = 1) -> ScanResult:
         """Run every pattern over the lines once and sort the hits by what they belong to."""
-        hits = self.pattern_set.scan([line.text for line in lines])
+        hits = self.pattern_set.scan([line.text for line in lines], workers=workers)
         per_entry: dict[int, EntryHits] = {}
         fact_hits: list[int] = []
         version_hits: list[tuple[int, dict[str, str]]] = []

@@ -57,18 +57,16 @@ def strip_line(raw: str) -> str:
     if "\x1b" in line:
         line = _ANSI.sub("", line)
     line = line.strip()
-    # Prefixes can stack (timestamp, then docker-compose service), so strip up to three.
+    # Prefixes can stack (timestamp, then docker-compose service), so strip up to three. Every prefix
+    # starts with one of _PREFIX_FIRST or carries a "|" (docker-compose): most lines need no regex call.
     for _ in range(3):
-        stripped = line.lstrip()
-        # Every prefix starts with one of these characters or carries a "|" (docker-compose): most log
-        # lines need no regex call at all.
-        if not stripped or (stripped[0] not in _PREFIX_FIRST and "|" not in stripped[:100]):
+        if not line or (line[0] not in _PREFIX_FIRST and "|" not in line[:100]):
             break
-        match = _CI_PREFIX.match(stripped)
+        match = _CI_PREFIX.match(line)
         if not match or match.end() == 0:
             break
-        line = stripped[match.end() :]
-    return line.strip()
+        line = line[match.end() :].strip()
+    return line
 
 
 def _split_json_escaped(line: str) -> list[str]:
@@ -82,7 +80,14 @@ def _split_json_escaped(line: str) -> list[str]:
 def split_markdown(text: str, source: str) -> list[Line]:
     """The lines of one markdown text with regions; HTML comments and private keys dropped."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # What a text does not contain at all needs no check on each of its lines.
+    has_markup = "<" in text
+    has_fences = "`" in text or "~" in text
+    has_keys = "PRIVATE KEY-----" in text
+    has_json = _JSON_NEWLINE in text
+    has_escapes = "\x1b" in text
     lines: list[Line] = []
+    append = lines.append
     fence: str | None = None
     in_html_comment = False
     in_private_key = False
@@ -90,7 +95,7 @@ def split_markdown(text: str, source: str) -> list[Line]:
     previous_blank = True
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw[:MAX_LINE_CHARS]
-        if fence is None:
+        if fence is None and has_markup:
             # HTML comments (issue-template hints) are not evidence; they are only closed outside code.
             if in_html_comment or "<!--" in line:
                 visible, in_html_comment = strip_html_comments(line, in_html_comment)
@@ -101,7 +106,7 @@ def split_markdown(text: str, source: str) -> list[Line]:
                 lowered = line.lower()
                 details_depth += lowered.count("<details") - lowered.count("</details>")
                 details_depth = max(details_depth, 0)
-        fence_match = _FENCE.match(line) if ("`" in line or "~" in line) else None
+        fence_match = _FENCE.match(line) if has_fences and ("`" in line or "~" in line) else None
         if fence_match:
             marker = fence_match.group(1)
             if fence is None:
@@ -115,11 +120,12 @@ def split_markdown(text: str, source: str) -> list[Line]:
             ):
                 fence = None
                 continue
-        if "PRIVATE KEY-----" in line:
-            in_private_key = "BEGIN" in line
-            continue
-        if in_private_key:
-            continue
+        if has_keys:
+            if "PRIVATE KEY-----" in line:
+                in_private_key = "BEGIN" in line
+                continue
+            if in_private_key:
+                continue
         region = "code"
         if fence is None:
             quote = _QUOTE.match(line) if line[:4].lstrip(" ")[:1] == ">" else None
@@ -139,20 +145,20 @@ def split_markdown(text: str, source: str) -> list[Line]:
                 region = "prose"
         bare = line.strip()
         previous_blank = not bare
-        if _JSON_NEWLINE in bare:
+        if not bare:
+            continue
+        if has_json and _JSON_NEWLINE in bare:
             for part in _split_json_escaped(bare):
                 cleaned = strip_line(part)
                 if cleaned:
-                    lines.append(Line(number, source, cleaned, region))
-            continue
-        if not bare:
+                    append(Line(number, source, cleaned, region))
             continue
         # Most lines carry no escape code and cannot start with a CI prefix: skip the call.
-        if "\x1b" in bare or bare[0] in _PREFIX_FIRST or "|" in bare[:100]:
+        if (has_escapes and "\x1b" in bare) or bare[0] in _PREFIX_FIRST or "|" in bare[:100]:
             bare = strip_line(bare)
             if not bare:
                 continue
-        lines.append(Line(number, source, bare, region))
+        append(Line(number, source, bare, region))
     return lines
 
 
