@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -120,6 +121,7 @@ class PatternSet:
             for pattern in self.patterns:
                 self._multiline.append(re2.compile(f"(?m){pattern}", _options(ONE_MAX_MEM)))
                 self._single.append(re2.compile(pattern, _options(ONE_MAX_MEM)))
+            self._named = [bool(compiled.groupindex) for compiled in self._single]
             self._widened = [widen_repeats(pattern) for pattern in self.patterns]
             self._widened_sizes = [
                 re2.compile(widened, _options(ONE_MAX_MEM)).programsize for widened in self._widened
@@ -210,9 +212,10 @@ class PatternSet:
                             continue
                         if chunk is None:
                             chunk = data[start:end]
+                            rows = _Rows(chunk)
                             lines_before += data.count(b"\n", counted_to, start)
                             counted_to = start
-                        for hit in self._locate(index, lines_before, chunk):
+                        for hit in self._locate(index, lines_before, chunk, rows):
                             hits.append(hit)
                             counts[index] = counts.get(index, 0) + 1
                             if counts[index] >= limit:
@@ -229,16 +232,15 @@ class PatternSet:
         hits.sort(key=lambda h: (h.line, h.index))
         return hits
 
-    def _locate(self, index: int, first: int, chunk: bytes) -> Iterator[Hit]:
+    def _locate(self, index: int, first: int, chunk: bytes, rows: _Rows) -> Iterator[Hit]:
         """The hits of one pattern in a chunk; a match spanning lines is redone line by line."""
-        row, counted_to = 0, 0  # matches come in order: count line ends incrementally
+        named = self._named[index]
         for match in self._multiline[index].finditer(chunk):
             begin, finish = match.start(), match.end()
-            row += chunk.count(b"\n", counted_to, begin)
-            counted_to = begin
+            row = rows.at(begin)
             line_start = chunk.rfind(b"\n", 0, begin) + 1
             if chunk.find(b"\n", begin, finish) < 0:
-                yield _hit(index, first + row, chunk[line_start:begin], match)
+                yield _hit(index, first + row, chunk[line_start:begin], match, named)
                 continue
             # `[^x]` and `\s` can cross a line end inside a chunk; signatures are one-line patterns.
             last = row + chunk.count(b"\n", begin, max(finish - 1, begin))
@@ -248,8 +250,28 @@ class PatternSet:
                 line_bytes = chunk[line_start:line_end]
                 single = self._single[index].search(line_bytes)
                 if single is not None:
-                    yield _hit(index, first + covered, line_bytes[: single.start()], single)
+                    yield _hit(index, first + covered, line_bytes[: single.start()], single, named)
                 line_start = line_end + 1
+
+
+class _Rows:
+    """Line numbers of offsets in one chunk, counted once however many patterns hit in it."""
+
+    def __init__(self, chunk: bytes) -> None:
+        self._chunk = chunk
+        self._offsets = [0]  # sorted checkpoints: offset -> line ends before it
+        self._rows = [0]
+
+    def at(self, offset: int) -> int:
+        """How many line ends the chunk has before `offset`."""
+        nearest = bisect_right(self._offsets, offset) - 1
+        known = self._offsets[nearest]
+        if known == offset:
+            return self._rows[nearest]
+        row = self._rows[nearest] + self._chunk.count(b"\n", known, offset)
+        self._offsets.insert(nearest + 1, offset)
+        self._rows.insert(nearest + 1, row)
+        return row
 
 
 def _match(sets: SetGroups, chunk: memoryview) -> list[int]:
@@ -323,8 +345,12 @@ def _groups(sizes: Sequence[int]) -> list[list[int]]:
     return groups
 
 
-def _hit(index: int, line: int, before: bytes, match: Any) -> Hit:
-    groups = {k: v.decode("utf-8", "replace") for k, v in match.groupdict().items() if v is not None}
+def _hit(index: int, line: int, before: bytes, match: Any, named: bool) -> Hit:
+    groups = (
+        {k: v.decode("utf-8", "replace") for k, v in match.groupdict().items() if v is not None}
+        if named
+        else {}
+    )
     start = len(before.decode("utf-8", "replace"))
     length = len(match.group(0).decode("utf-8", "replace"))
     return Hit(index, line, groups, start, start + length)
