@@ -181,34 +181,36 @@ class PatternSet:
         if not self.patterns:
             return []
         pool = ThreadPoolExecutor(workers) if workers > 1 and len(data) >= PARALLEL_MIN_BYTES else None
-        batches = _batches(_chunk_spans(data), PARALLEL_BATCH_BYTES if pool else 0)
-        view = memoryview(data)
+        spans = _chunk_spans(data)
+        # The first chunk is matched alone: the patterns it saturates (gcc, linux ...) leave the set
+        # before the threads take on the rest.
+        batches = [spans[:1], *_batches(spans[1:], PARALLEL_BATCH_BYTES if pool else 0)]
         sets, excluded = self._full, frozenset[int]()
         hits: list[Hit] = []
         counts: dict[int, int] = {}
-        # On one thread, line ends are counted only up to chunks with hits (counting costs ~1 ms per MB).
+        # Line ends before `counted_to`: on one thread counted only up to chunks with hits (counting
+        # costs ~1 ms per MB), on several counted by the threads.
         counted_to, lines_before = 0, 0
-        pending: deque[Future[list[list[int]]] | partial[list[list[int]]]] = deque()
+        pending: deque[Future[list[tuple[list[int], int]]] | partial[list[tuple[list[int], int]]]] = deque()
         submitted = 0
         try:
-            for batch in batches:
-                while submitted < len(batches) and len(pending) < (2 * workers if pool else 1):
-                    work = partial(_match_batch, sets, view, batches[submitted])
+            for done, batch in enumerate(batches):
+                ahead = 2 * workers if pool is not None and done > 0 else 1
+                while submitted < len(batches) and len(pending) < ahead:
+                    work = partial(_match_batch, sets, data, batches[submitted], pool is not None)
                     pending.append(pool.submit(work) if pool else work)
                     submitted += 1
                 result = pending.popleft()
                 found_per_chunk = result.result() if isinstance(result, Future) else result()
-                for (start, end), found in zip(batch, found_per_chunk, strict=True):
+                for (start, end), (found, line_ends) in zip(batch, found_per_chunk, strict=True):
                     self.scanned_bytes += end - start
                     chunk: bytes | None = None
-                    wasted = False
-                    if pool is not None:  # count now, while the threads match the chunks ahead
-                        lines_before += data.count(b"\n", counted_to, start)
-                        counted_to = start
+                    # A pattern that is or becomes saturated here may be one that fires on every line.
+                    saturating = False
                     for index in found:
                         limit = self.hit_limits[index]
                         if counts.get(index, 0) >= limit:
-                            wasted = True
+                            saturating = True
                             continue
                         if chunk is None:
                             chunk = data[start:end]
@@ -219,13 +221,17 @@ class PatternSet:
                             hits.append(hit)
                             counts[index] = counts.get(index, 0) + 1
                             if counts[index] >= limit:
+                                saturating = True
                                 break
-                    if wasted:
+                    if saturating:
                         saturated = frozenset(i for i, n in counts.items() if n >= self.hit_limits[i])
                         if saturated != excluded:
                             variant = self._variant(saturated, len(data) - end)
                             if variant is not None:
                                 sets, excluded = variant, saturated
+                    if line_ends >= 0 and counted_to == start:  # counted on a thread
+                        lines_before += line_ends + 1
+                        counted_to = end + 1
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
@@ -282,9 +288,18 @@ def _match(sets: SetGroups, chunk: memoryview) -> list[int]:
     return found
 
 
-def _match_batch(sets: SetGroups, view: memoryview, batch: list[tuple[int, int]]) -> list[list[int]]:
-    """`_match` for each chunk of a batch (one task per batch keeps the threads' overhead low)."""
-    return [_match(sets, view[start:end]) for start, end in batch]
+def _match_batch(
+    sets: SetGroups, data: bytes, batch: list[tuple[int, int]], count_lines: bool
+) -> list[tuple[list[int], int]]:
+    """`_match` for each chunk of a batch, with the chunk's line ends when asked (-1 otherwise).
+
+    On threads, one task per batch keeps the overhead low, and counting here (bytes.count holds the
+    GIL, RE2 does not) overlaps with the other threads' matching."""
+    view = memoryview(data)
+    return [
+        (_match(sets, view[start:end]), data.count(b"\n", start, end) if count_lines else -1)
+        for start, end in batch
+    ]
 
 
 def _batches(spans: list[tuple[int, int]], batch_bytes: int) -> list[list[tuple[int, int]]]:
