@@ -75,7 +75,7 @@ def serve(database_url: str, port: int) -> None:
     """Child process: the real app (webhook route + store), without queue workers."""
     from aiohttp import web
 
-    from bot.server import make_app
+    from bot.server import freeze_startup_heap, make_app
     from bot.settings import load_settings
     from bot.store import open_store
 
@@ -98,6 +98,7 @@ def serve(database_url: str, port: int) -> None:
             await store.close()
 
         app.on_cleanup.append(close_store)
+        freeze_startup_heap()  # as `python -m bot serve` does
         return app
 
     web.run_app(application(), host="127.0.0.1", port=port, access_log=None, print=None)

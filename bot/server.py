@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import sys
@@ -22,6 +23,7 @@ from bot.queue import ProcessFn, QueueSettings, WorkerPool
 from bot.settings import Settings
 from bot.store import open_store
 from bot.store.base import EnqueueOutcome, Store
+from bot.triage import compile_knowledge_base
 from bot.webhook import WebhookError, parse_delivery
 
 log = logging.getLogger("bot.server")
@@ -236,7 +238,18 @@ def configure_logging(level: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def freeze_startup_heap() -> None:
+    """Exempt everything allocated at start-up from the garbage collector's full passes.
+
+    A full (generation 2) collection walks every live object: with the modules, the knowledge base and
+    aiohttp loaded it stalled the event loop for 50-60 ms under load, the largest part of the p99
+    acknowledgement latency. Objects created later are still collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _application(settings: Settings, kb: KnowledgeBase) -> web.Application:
+    compile_knowledge_base(kb)  # now rather than on the first delivery, and before the heap is frozen
     store = open_store(settings.database_url)
     await store.open()
     session = make_session()
@@ -250,6 +263,7 @@ async def _application(settings: Settings, kb: KnowledgeBase) -> web.Application
         await store.close()
 
     app.cleanup_ctx.append(resources)
+    freeze_startup_heap()
     return app
 
 

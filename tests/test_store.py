@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -400,6 +401,38 @@ async def test_concurrent_enqueues_share_commits_but_keep_their_own_outcomes(sto
     assert len(jobs) == 52
     ids = [j.delivery_id for j in sorted(jobs, key=lambda j: j.job_id) if j.delivery_id.startswith("n")]
     assert ids == [f"n{i}" for i in range(50)]  # arrival order kept inside one commit
+
+
+async def test_a_delivery_the_database_refuses_fails_alone(store: Store) -> None:
+    # An installation id beyond 64 bits passes no database: the deliveries committed with it in the
+    # same batch (possibly one INSERT) must still be stored and acknowledged.
+    bad = dataclasses.replace(delivery("too-big"), installation_id=2**70)
+    results = await asyncio.gather(
+        *(store.enqueue(delivery(f"ok{i}")) for i in range(3)),
+        store.enqueue(bad),
+        *(store.enqueue(delivery(f"ok{i}")) for i in range(3, 6)),
+        return_exceptions=True,
+    )
+    assert results[:3] + results[4:] == [EnqueueOutcome.NEW] * 6
+    assert isinstance(results[3], Exception)
+    assert sorted(j.delivery_id for j in await store.list_jobs()) == [f"ok{i}" for i in range(6)]
+
+
+async def test_enqueues_and_other_operations_in_one_commit(store: Store) -> None:
+    await store.enqueue(delivery("first", "o/r#1"))
+    job = await claim_ok(store)
+    results = await asyncio.gather(
+        store.enqueue(delivery("a", "o/r#2")),
+        store.enqueue(delivery("b", "o/r#3")),
+        store.finish(job.job_id, "w1"),
+        store.enqueue(delivery("first", "o/r#1")),
+        store.enqueue(delivery("c", "o/r#4")),
+        store.count_jobs(),
+    )
+    assert results[:2] == [EnqueueOutcome.NEW] * 2
+    assert results[3:5] == [EnqueueOutcome.DUPLICATE, EnqueueOutcome.NEW]
+    counts = await store.count_jobs()
+    assert counts.get("done") == 1 and counts.get("queued") == 3
 
 
 async def test_postgres_bad_delivery_does_not_fail_its_batch(backend: str, store: Store) -> None:
