@@ -446,3 +446,20 @@ async def test_postgres_bad_delivery_does_not_fail_its_batch(backend: str, store
     assert results[:5] == [EnqueueOutcome.NEW] * 5
     assert isinstance(results[5], Exception)
     assert len(await store.list_jobs()) == 5
+
+
+async def test_postgres_payloads_are_compressed_with_lz4_where_available(backend: str, store: Store) -> None:
+    if backend != "postgres":
+        pytest.skip("a PostgreSQL storage setting")
+    assert isinstance(store, PostgresStore)
+    versions = [
+        r["version"] for r in await store.pool.fetch("SELECT version FROM schema_migrations ORDER BY 1")
+    ]
+    assert versions == [1, 2]
+    choices = await store.pool.fetchval(
+        "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
+    )
+    method = await store.pool.fetchval(
+        "SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'jobs'::regclass AND attname = 'payload'"
+    )
+    assert method == ("l" if choices and "lz4" in choices else "")
