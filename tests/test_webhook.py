@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.server import make_app
 from bot.settings import load_settings
-from bot.webhook import sign, signature_matches
+from bot.webhook import WebhookError, _parse_json, sign, signature_matches
 from tests.conftest import (
     WEBHOOK_SECRET,
     comment_payload,
@@ -241,3 +241,30 @@ def test_signature_helpers() -> None:
     assert not signature_matches(
         body, sign(body, WEBHOOK_SECRET).upper().replace("SHA256", "md5"), [WEBHOOK_SECRET]
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        (b'{"a": [1, "x"]}', {"a": [1, "x"]}),
+        (b'{"body": "\\ud800 lone surrogate"}', {"body": "\ud800 lone surrogate"}),  # only json takes it
+        (b'{"x": Infinity}', {"x": float("inf")}),
+    ],
+)
+def test_parse_json_accepts_what_json_accepts(body: bytes, value: Any) -> None:
+    assert _parse_json(body) == value
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 100_000, "body is nested too deeply"),
+        (b"{not json", "body is not valid JSON"),
+        (b"\xff\xfe{}", "body is not valid JSON"),
+        (b"", "body is not valid JSON"),
+    ],
+)
+def test_parse_json_refuses_with_a_reason(body: bytes, message: str) -> None:
+    with pytest.raises(WebhookError) as caught:
+        _parse_json(body)
+    assert (caught.value.status, caught.value.message) == (400, message)
