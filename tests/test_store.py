@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
 import time
 from pathlib import Path
@@ -361,7 +362,8 @@ async def test_open_store_creates_folder_and_wal_file(tmp_path: Path) -> None:
 
     conn = sqlite3.connect(target)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+    assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
+    assert conn.execute("SELECT payload_encoding FROM jobs").fetchall() == [("identity",)]  # 20 bytes
     conn.close()
 
 
@@ -463,3 +465,41 @@ async def test_postgres_payloads_are_compressed_with_lz4_where_available(backend
         "SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'jobs'::regclass AND attname = 'payload'"
     )
     assert method == ("l" if choices and "lz4" in choices else "")
+
+
+async def test_sqlite_stores_payloads_compressed_and_returns_them_whole(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bot.store.migrations.sqlite import MIGRATIONS
+    from bot.store.sqlite import migrate
+
+    path = tmp_path / "lt.sqlite3"
+    # A database from before migration 2, with a job in it.
+    conn = sqlite3.connect(path)
+    migrate(conn, MIGRATIONS[:1], time.time)
+    conn.execute(
+        "INSERT INTO jobs (delivery_id, event, action, payload, issue_key, installation_id, state,"
+        " attempts, not_before, received_at, updated_at)"
+        " VALUES ('old', 'issues', 'opened', ?, 'o/r#1', 7, 'queued', 0, 0, 0, 0)",
+        (b'{"old": true}',),
+    )
+    conn.commit()
+    conn.close()
+    big = json.dumps({"issue": {"body": "ld: cannot find -lssl\n" * 500}}).encode()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert await store.enqueue(delivery("new", "o/r#2", payload=big)) is EnqueueOutcome.NEW
+        claimed = [await claim_ok(store), await claim_ok(store)]
+        assert [(j.delivery.delivery_id, j.delivery.payload) for j in claimed] == [
+            ("old", b'{"old": true}'),
+            ("new", big),
+        ]
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    stored = dict(conn.execute("SELECT delivery_id, payload_encoding FROM jobs").fetchall())
+    size = conn.execute("SELECT length(payload) FROM jobs WHERE delivery_id = 'new'").fetchone()[0]
+    conn.close()
+    assert stored == {"old": "identity", "new": "zlib"}
+    assert size < len(big) / 10

@@ -8,6 +8,7 @@ import queue
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,9 +69,23 @@ class _Request:
 
 _ENQUEUE_ROWS_PER_STATEMENT = 64
 _ENQUEUE_COLUMNS = (
-    "delivery_id, event, action, payload, issue_key, installation_id, state, attempts, not_before,"
-    " received_at, updated_at"
+    "delivery_id, event, action, payload, payload_encoding, issue_key, installation_id, state, attempts,"
+    " not_before, received_at, updated_at"
 )
+
+
+def _pack(payload: bytes) -> tuple[bytes, str]:
+    """The payload as stored, and its encoding: zlib at level 1 (~50 us for 13.5 kB, 4-5x smaller)."""
+    packed = zlib.compress(payload, 1)
+    return (packed, "zlib") if len(packed) < len(payload) else (payload, "identity")
+
+
+def _unpacked(row: sqlite3.Row) -> dict[str, Any]:
+    """A jobs row with its payload as it was delivered."""
+    fields = dict(zip(row.keys(), row, strict=True))
+    if fields.get("payload_encoding") == "zlib":
+        fields["payload"] = zlib.decompress(fields["payload"])
+    return fields
 
 
 def _enqueue_run(conn: sqlite3.Connection, run: list[_Request]) -> list[EnqueueOutcome]:
@@ -100,7 +115,7 @@ def _enqueue_run(conn: sqlite3.Connection, run: list[_Request]) -> list[EnqueueO
                     delivery.delivery_id,
                     delivery.event,
                     delivery.action,
-                    delivery.payload,
+                    *_pack(delivery.payload),
                     delivery.issue_key,
                     delivery.installation_id,
                     req.now,
@@ -121,7 +136,7 @@ def _enqueue_run(conn: sqlite3.Connection, run: list[_Request]) -> list[EnqueueO
             outcomes.append(EnqueueOutcome.DUPLICATE)
     for start in range(0, len(rows), _ENQUEUE_ROWS_PER_STATEMENT):
         part = rows[start : start + _ENQUEUE_ROWS_PER_STATEMENT]
-        values = ",".join(["(?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)"] * len(part))
+        values = ",".join(["(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)"] * len(part))
         before = conn.total_changes
         conn.execute(
             f"INSERT INTO jobs ({_ENQUEUE_COLUMNS}) VALUES {values} ON CONFLICT (delivery_id) DO NOTHING",
@@ -496,7 +511,7 @@ class SqliteStore:
                 " attempts = attempts + 1, updated_at = ? WHERE job_id = ?",
                 (worker_id, now + lease_seconds, now, row["job_id"]),
             )
-            return job_from_row(row)
+            return job_from_row(_unpacked(row))
 
         return await self._call(op)
 
