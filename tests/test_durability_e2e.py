@@ -241,20 +241,23 @@ async def test_sigkill_mid_processing_then_restart(
 
 
 def add_github_faults(fake: FakeGitHub) -> None:
-    """20% of requests fail (500, 502, 429 + Retry-After, secondary limit, reset: 4% each), and 5% of
-    writes are applied while the answer is a 502."""
+    """20% of requests answered 500 or 502 (10% each), 4% each answered 429 with Retry-After, a
+    secondary rate limit, or a reset connection; and 5% of writes applied while the answer is a 502."""
     for method in ("POST", "PATCH"):
         fake.add_fault("apply_then_fail", status=502, probability=0.05, method=method, path=r"^/repos/")
-    kinds: list[tuple[str, dict[str, Any]]] = [
-        ("status", {"status": 500}),
-        ("status", {"status": 502}),
-        ("rate_limit", {"retry_after": 1}),
-        ("secondary_rate_limit", {"retry_after": 1}),
-        ("reset", {}),
+    kinds: list[tuple[str, float, dict[str, Any]]] = [
+        ("status", 0.10, {"status": 500}),
+        ("status", 0.10, {"status": 502}),
+        ("rate_limit", 0.04, {"retry_after": 1}),
+        ("secondary_rate_limit", 0.04, {"retry_after": 1}),
+        ("reset", 0.04, {}),
     ]
-    # The rules are tried in order, so each later rule's odds are raised to keep 4% of all requests.
-    for i, (kind, options) in enumerate(kinds):
-        fake.add_fault(kind, probability=0.04 / (1 - 0.04 * i), **options)
+    # The rules are tried in order: each later rule's odds are raised so that it gets its share of
+    # all requests.
+    taken = 0.0
+    for kind, share, options in kinds:
+        fake.add_fault(kind, probability=share / (1 - taken), **options)
+        taken += share
 
 
 async def test_github_faults_still_give_exactly_one_comment(
