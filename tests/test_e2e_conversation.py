@@ -421,18 +421,36 @@ async def test_changed_diagnosis_minimizes_the_old_comment_as_outdated(
 
 
 async def test_a_diagnosis_that_no_longer_holds_is_minimized_as_resolved(bot: Harness) -> None:
-    payload = await bot.opened(31, PUREGO_BODY)
+    payload = await bot.opened(31, PUREGO_BODY, labels=["bug"])
     [first] = bot.diagnoses(31)
+    assert set(bot.fake.issue_labels(REPO, 31)) == {"bug", "linker-failure", "go"}
     await bot.edit_issue(payload, "Sorry, my mistake: the build works.")
     assert bot.fake.minimized(first["id"]) == "resolved"
-    assert (await bot.store.get_record(REPO, 31)).decision == "silent"
+    record = await bot.store.get_record(REPO, 31)
+    assert record.decision == "silent" and record.labels_added == []
+    # The bot's labels go with its diagnosis; the one a person set stays.
+    assert set(bot.fake.issue_labels(REPO, 31)) == {"bug"}
+    deletes = [w.path for w in bot.fake.writes() if w.method == "DELETE"]
+    assert sorted(path.rsplit("/", 1)[1] for path in deletes) == ["go", "linker-failure"]
     writes = len(bot.fake.writes())
     await bot.edit_issue(payload, "Sorry, my mistake: the build works!")  # still silent: nothing more
     assert len(bot.fake.writes()) == writes
     await bot.edit_issue(payload, PUREGO_BODY)  # back again: a new comment notifies people
     comments = bot.diagnoses(31)
     assert len(comments) == 2 and bot.fake.minimized(comments[1]["id"]) is None
-    assert all(w.method != "DELETE" for w in bot.fake.writes())
+    assert set(bot.fake.issue_labels(REPO, 31)) == {"bug", "linker-failure", "go"}
+
+
+async def test_a_label_a_person_removed_stays_removed_when_the_diagnosis_goes(bot: Harness) -> None:
+    payload = await bot.opened(33, PUREGO_BODY)
+    issue = bot.fake.repos[REPO].issues[33]
+    issue["labels"] = [label for label in issue["labels"] if label["name"] != "go"]  # a person's edit
+    await bot.edit_issue(payload, "Never mind, it builds now.")
+    assert bot.fake.issue_labels(REPO, 33) == []
+    deletes = [w.path for w in bot.fake.writes() if w.method == "DELETE"]
+    assert [path.rsplit("/", 1)[1] for path in deletes] == ["linker-failure"]
+    await bot.edit_issue(payload, PUREGO_BODY)  # the diagnosis is back: not the label the person removed
+    assert bot.fake.issue_labels(REPO, 33) == ["linker-failure"]
 
 
 async def test_the_ask_is_edited_into_the_diagnosis(bot: Harness, kb: KnowledgeBase) -> None:  # noqa: F811

@@ -4,7 +4,8 @@ The comment's life: posted when a diagnosis (or a request for the full log) is f
 place while the primary class stays the same (the request for the log becomes the diagnosis); when the
 primary class changes, a new comment is posted (people get notified) and the old one is minimized as
 OUTDATED; when the diagnosis no longer holds (the reporter fixed the text), it is minimized as RESOLVED.
-Comments are never deleted, issues never closed, and labels people set (or removed) are left alone.
+The labels the bot added for a diagnosis go with it (and come back with it); comments are never
+deleted, issues never closed, and labels people set (or removed) are left alone.
 
 The triage record's `comment_id` names the bot's latest marked comment; its `decision` says whether that
 comment still speaks (comment, ask) or was hidden (silent: resolved; wrong: a person rejected it).
@@ -173,10 +174,11 @@ async def retriage(
         comment_id = None
     else:
         comment_id = await _sync_comment(writer, ctx, result, triaged.ours, previous)
+    removed = await _remove_stale_labels(writer, ctx, settings, result, previous)
     added = await _add_labels(writer, ctx, settings, result, previous)
     if writer.dry_run:
         return None
-    labels_added = list(previous.labels_added) if previous else []
+    labels_added = [label for label in (previous.labels_added if previous else []) if label not in removed]
     labels_added += [label for label in added if label not in labels_added]
     await ctx.store.put_record(
         TriageRecord(
@@ -293,6 +295,33 @@ def wanted_labels(settings: RepoSettings, result: TriageResult) -> list[str]:
             if label not in labels:
                 labels.append(label)
     return labels
+
+
+async def _remove_stale_labels(
+    writer: Writer,
+    ctx: HandlerContext,
+    settings: RepoSettings,
+    result: TriageResult,
+    previous: TriageRecord | None,
+) -> list[str]:
+    """Take back the labels the bot added for a diagnosis that no longer holds or has changed; a request
+    for the log keeps them (the diagnosis comment stands then), and labels people set are never
+    touched: only what the bot itself added is in `labels_added`."""
+    if previous is None or not previous.labels_added or result.decision == "ask":
+        return []
+    wanted = set(wanted_labels(settings, result))
+    stale = [label for label in previous.labels_added if label not in wanted]
+    if not stale:
+        return []
+    present = set(await writer.labels())
+    removed = []
+    for label in stale:
+        if label in present and await writer.remove_label(label):
+            removed.append(label)
+    # A label already gone was removed by a person: it stays recorded, so it is not added back.
+    if removed:
+        ctx.note(f"labels of a diagnosis that no longer holds removed: {', '.join(removed)}")
+    return removed
 
 
 async def _add_labels(
