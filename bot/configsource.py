@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -13,7 +14,8 @@ from typing import Any
 
 from bot.errors import RetryLater
 from bot.github import GitHubPermanentError, InstallationClient
-from bot.knowledge import KnowledgeBase, parse_entry_texts
+from bot.kbcheck import entry_failures
+from bot.knowledge import Entry, KnowledgeBase, parse_entry_texts
 from bot.repoconfig import CONFIG_PATH, DEFAULT_CONFIG, MAX_CONFIG_BYTES, RepoConfig, parse_config
 
 log = logging.getLogger(__name__)
@@ -242,14 +244,29 @@ class ConfigLoader:
                 problems.append(f"{repo}:{entry.path}: supersedes: unknown entry {unknown[0]!r}; skipped")
                 continue
             usable.append(entry)
+        material = "\n".join(f"{p}:{s}" for p, s in shas).encode()
+        kb = self.kb.with_extra(usable, material) if usable else self.kb
         if usable:
-            material = "\n".join(f"{p}:{s}" for p, s in shas).encode()
-            kb = self.kb.with_extra(usable, material)
-        else:
-            kb = self.kb
+            # Like the built-in entries, the repository's own must pass their examples: one that does
+            # not (a signature that misses its own positive, one a built-in entry outranks) is skipped.
+            failing = await asyncio.to_thread(_failing_examples, kb, usable)
+            if failing:
+                problems.extend(f"{repo}:{line}; skipped" for lines in failing.values() for line in lines)
+                usable = [entry for entry in usable if entry.id not in failing]
+                kb = self.kb.with_extra(usable, material) if usable else self.kb
         result = (kb, tuple(problems), tuple(e.id for e in usable))
         self._remember(self._knowledge, key, result, MAX_CACHED_KNOWLEDGE)
         return result
+
+
+def _failing_examples(kb: KnowledgeBase, entries: list[Entry]) -> dict[str, list[str]]:
+    """The failures of each entry whose examples fail (the first one of each is enough to say why)."""
+    failing: dict[str, list[str]] = {}
+    for entry in entries:
+        failures = entry_failures(kb, entry)
+        if failures:
+            failing[entry.id] = failures[:1]
+    return failing
 
 
 def _decode_file(data: Any, limit: int) -> bytes:

@@ -18,33 +18,38 @@ def check_examples(kb: KnowledgeBase) -> tuple[list[str], dict[str, int]]:
     failures: list[str] = []
     counts = {"positive": 0, "negative": 0}
     for entry in kb.entries:
-        for index, example in enumerate(entry.positive):
-            counts["positive"] += 1
-            result = triage(IssueText(title="", body=example.text), kb)
-            if not _found(result, entry):
-                got = ", ".join(f"{m.id} ({m.confidence:.2f})" for m in result.matches) or "nothing"
-                failures.append(
-                    f"{entry.path}: examples.positive[{index}]: expected {entry.id}, got "
-                    f"{result.decision}: {got}; {result.reason}"
-                )
-                continue
-            match = next(m for m in result.matches if m.id == entry.id)
-            for key, expected in example.captures.items():
-                if match.captures.get(key) != expected:
-                    failures.append(
-                        f"{entry.path}: examples.positive[{index}]: capture {key} = "
-                        f"{match.captures.get(key)!r}, expected {expected!r}"
-                    )
-        for index, example in enumerate(entry.negative):
-            counts["negative"] += 1
-            result = triage(IssueText(title="", body=example.text), kb)
-            if any(m.id == entry.id for m in result.matches) and (
-                entry.id in result.class_ids if entry.kind != "wrapper" else result.decision == "ask"
-            ):
-                failures.append(
-                    f"{entry.path}: examples.negative[{index}]: {entry.id} matched ({result.reason})"
-                )
+        failures.extend(entry_failures(kb, entry))
+        counts["positive"] += len(entry.positive)
+        counts["negative"] += len(entry.negative)
     return failures, counts
+
+
+def entry_failures(kb: KnowledgeBase, entry: Entry) -> list[str]:
+    """How the entry's examples fail when run through the matcher with this knowledge base."""
+    failures: list[str] = []
+    for index, example in enumerate(entry.positive):
+        result = triage(IssueText(title="", body=example.text), kb)
+        if not _found(result, entry):
+            got = ", ".join(f"{m.id} ({m.confidence:.2f})" for m in result.matches) or "nothing"
+            failures.append(
+                f"{entry.path}: examples.positive[{index}]: expected {entry.id}, got "
+                f"{result.decision}: {got}; {result.reason}"
+            )
+            continue
+        match = next(m for m in result.matches if m.id == entry.id)
+        for key, expected in example.captures.items():
+            if match.captures.get(key) != expected:
+                failures.append(
+                    f"{entry.path}: examples.positive[{index}]: capture {key} = "
+                    f"{match.captures.get(key)!r}, expected {expected!r}"
+                )
+    for index, example in enumerate(entry.negative):
+        result = triage(IssueText(title="", body=example.text), kb)
+        if any(m.id == entry.id for m in result.matches) and (
+            entry.id in result.class_ids if entry.kind != "wrapper" else result.decision == "ask"
+        ):
+            failures.append(f"{entry.path}: examples.negative[{index}]: {entry.id} matched ({result.reason})")
+    return failures
 
 
 def catalogue_markdown(kb: KnowledgeBase) -> str:

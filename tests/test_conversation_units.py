@@ -133,10 +133,9 @@ async def test_config_loader_absent_forbidden_and_oversized() -> None:
 async def test_config_loader_reads_a_knowledge_folder_once_per_content() -> None:
     import yaml
 
-    from tests.test_knowledge import base_entry
+    from tests.test_knowledge import company_sdk_entry
 
-    data = base_entry()
-    data["id"] = "native-company-sdk-missing"
+    data = company_sdk_entry()
     entry_path = ".github/extra/native-company-sdk-missing.yaml"
     listing = [
         {"type": "file", "name": "native-company-sdk-missing.yaml", "path": entry_path, "sha": "a" * 40},

@@ -600,13 +600,15 @@ async def test_min_confidence_from_the_configuration(bot: Harness) -> None:
 
 
 async def test_repository_knowledge_entries(bot: Harness) -> None:
-    from tests.test_knowledge import base_entry
+    from tests.test_knowledge import base_entry, company_sdk_entry
 
-    data = base_entry()
-    data["id"] = "native-company-sdk-missing"
-    data["title"] = "Company SDK library missing"
+    data = company_sdk_entry()
+    # A copy of a built-in entry under another id: the built-in one outranks it on its own examples.
+    shadowed = base_entry()
+    shadowed["id"] = "native-shadowed"
     bot.config("knowledge_dir: .github/linker-triage\n")
     bot.fake.set_file(REPO, ".github/linker-triage/native-company-sdk-missing.yaml", yaml.safe_dump(data))
+    bot.fake.set_file(REPO, ".github/linker-triage/native-shadowed.yaml", yaml.safe_dump(shadowed))
     bot.fake.set_file(REPO, ".github/linker-triage/native-broken.yaml", "id: native-broken\ncolour: 1\n")
     bot.fake.set_file(REPO, ".github/linker-triage/README.md", "not an entry")
     payload = await bot.opened(56, PUREGO_BODY)
@@ -614,5 +616,6 @@ async def test_repository_knowledge_entries(bot: Harness) -> None:
     [reply] = bot.replies(56)
     assert "Company SDK library missing" in reply
     assert "native-broken.yaml" in reply and "colour: unknown key" in reply
+    assert "native-shadowed.yaml: examples.positive[0]: expected native-shadowed" in reply
     listings = [r for r in bot.fake.requests if r.path.endswith("/contents/.github/linker-triage")]
     assert len(listings) == 1

@@ -19,6 +19,25 @@ def base_entry() -> dict[str, Any]:
     return data
 
 
+def company_sdk_entry() -> dict[str, Any]:
+    """A repository's own entry, distinct from every built-in one (its examples pass in the merged base)."""
+    data = base_entry()
+    data["id"] = "native-company-sdk-missing"
+    data["title"] = "Company SDK library missing"
+    data["signatures"] = [
+        {"name": "sdk", "pattern": r"company-sdk: cannot load module (?P<library>\w+)", "confidence": 0.9}
+    ]
+    data.pop("excludes")
+    data["examples"] = {
+        "positive": [
+            {"text": "company-sdk: cannot load module core", "captures": {"library": "core"}},
+            "ERROR company-sdk: cannot load module net",
+        ],
+        "negative": ["company-sdk: loaded module core"],
+    }
+    return data
+
+
 PATH = "native/native-cannot-find-library.yaml"
 
 
