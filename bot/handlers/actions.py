@@ -109,6 +109,13 @@ class Writer:
             raise
         return True
 
+    async def remove_labels_still_there(self, names: list[str]) -> list[str]:
+        """Remove those of `names` the issue still has (one read); returns the ones removed."""
+        if not names:
+            return []
+        present = set(await self.labels())
+        return [name for name in names if name in present and await self.remove_label(name)]
+
     async def react(self, comment_id: int, content: str = "+1") -> None:
         """Add a reaction to a comment (GitHub answers 200 for one that already exists)."""
         if self._would(f"react {content} to comment {comment_id}"):

@@ -309,13 +309,8 @@ async def _wrong(conv: Conversation, command: Command) -> None:
         await conv.ctx.store.add_feedback(feedback)
     if live is not None:
         await writer.minimize(live, WRONG_CLASSIFIER)
-    removed = []
-    if record.labels_added:
-        present = set(await writer.labels())
-        for label in record.labels_added:
-            # Only what the bot added; a label people added by hand is never in labels_added.
-            if label in present and await writer.remove_label(label):
-                removed.append(label)
+    # Only what the bot added; a label people added by hand is never in labels_added.
+    removed = await writer.remove_labels_still_there(list(record.labels_added))
     conv.ctx.note(f"wrong: {','.join(diagnosed) or '-'} hidden; labels removed: {','.join(removed) or '-'}")
     await conv.ctx.store.put_record(
         replace(

@@ -311,13 +311,7 @@ async def _remove_stale_labels(
         return []
     wanted = set(wanted_labels(settings, result))
     stale = [label for label in previous.labels_added if label not in wanted]
-    if not stale:
-        return []
-    present = set(await writer.labels())
-    removed = []
-    for label in stale:
-        if label in present and await writer.remove_label(label):
-            removed.append(label)
+    removed = await writer.remove_labels_still_there(stale)
     # A label already gone was removed by a person: it stays recorded, so it is not added back.
     if removed:
         ctx.note(f"labels of a diagnosis that no longer holds removed: {', '.join(removed)}")
